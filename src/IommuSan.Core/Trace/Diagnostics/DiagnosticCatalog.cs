@@ -1,0 +1,55 @@
+namespace IommuSan.Trace.Diagnostics;
+
+/// <summary>
+/// The declared catalogue of recoverable damage a trace can carry (after Perfetto's stats table).
+/// Readers report only kinds listed here; the ids are part of the JSON contract (README).
+/// Add new kinds here, never ad hoc.
+/// </summary>
+internal static class DiagnosticCatalog
+{
+    public static readonly DiagnosticKind EventsLost = new(
+        "events-lost", Severity.DataLoss, PerCpu: true,
+        "The kernel dropped events on this CPU (ring buffer full); unmaps or frees may be missing.");
+
+    public static readonly DiagnosticKind EventsLostUnknownCount = new(
+        "events-lost-unknown-count", Severity.DataLoss, PerCpu: true,
+        "A ring-buffer page says events were missed before it but not how many.");
+
+    public static readonly DiagnosticKind CorruptPage = new(
+        "corrupt-page", Severity.Error, PerCpu: true,
+        "A ring-buffer page could not be decoded; its remaining events were skipped.");
+
+    public static readonly DiagnosticKind UnknownEventId = new(
+        "unknown-event-id", Severity.Error, PerCpu: true,
+        "An event's common_type matches no format in the file; the event was skipped.");
+
+    public static readonly DiagnosticKind TruncatedPayload = new(
+        "truncated-payload", Severity.Error, PerCpu: true,
+        "An event payload is shorter than its format requires; the event was skipped.");
+
+    public static readonly DiagnosticKind TimeWentBackwards = new(
+        "time-went-backwards", Severity.Info, PerCpu: true,
+        "A CPU's timestamps decreased; events were kept in file order for that CPU.");
+
+    public static readonly DiagnosticKind UnparsableLine = new(
+        "unparsable-line", Severity.Error, PerCpu: false,
+        "A text trace line could not be parsed; it was skipped.");
+
+    public static readonly DiagnosticKind UnparsableFields = new(
+        "unparsable-fields", Severity.Error, PerCpu: false,
+        "An event's printed fields did not match its known layout; the event was skipped.");
+
+    public static readonly DiagnosticKind TraceStartsMidLife = new(
+        "trace-starts-mid-life", Severity.Info, PerCpu: false,
+        "The trace begins while mappings and pages already exist: unmaps without maps and frees without allocations are expected.");
+
+    public static readonly DiagnosticKind FailedToParse = new(
+        "failed-to-parse", Severity.Error, PerCpu: false,
+        "The text trace says the tracer itself could not print this event ([FAILED TO PARSE]); its fields are unknown.");
+
+    public static readonly IReadOnlyList<DiagnosticKind> All =
+    [
+        EventsLost, EventsLostUnknownCount, CorruptPage, UnknownEventId, TruncatedPayload, TimeWentBackwards,
+        UnparsableLine, UnparsableFields, TraceStartsMidLife, FailedToParse,
+    ];
+}

@@ -1,0 +1,146 @@
+using System.Buffers.Binary;
+using System.Text;
+using IommuSan.Trace.Formats;
+
+namespace IommuSan.Trace.Records;
+
+/// <summary>
+/// Lays out an event payload the way the kernel would for a given <see cref="EventFormat"/>:
+/// text readers rebuild payloads from printed fields with it, and tests and the trace.dat writer
+/// make synthetic events with it. Dynamic (__data_loc) data is appended after the fixed part,
+/// 4-byte aligned, as the kernel's trace_event_raw layout does.
+/// </summary>
+internal sealed class PayloadBuilder
+{
+    private readonly EventFormat _format;
+    private byte[] _buffer = new byte[256];
+    private int _dynamicEnd;
+
+    public PayloadBuilder(EventFormat format)
+    {
+        _format = format;
+        Reset(0);
+    }
+
+    public EventFormat Format => _format;
+
+    /// <summary>Starts a new payload: zeroes the fixed part and writes common_type and common_pid.</summary>
+    public PayloadBuilder Reset(int pid)
+    {
+        EnsureCapacity(_format.PayloadSize);
+        Array.Clear(_buffer, 0, Math.Max(_dynamicEnd, _format.PayloadSize));
+        _dynamicEnd = Align4(_format.PayloadSize);
+        TrySet("common_type", (ulong)_format.Id);
+        TrySet("common_pid", (ulong)(uint)pid);
+        return this;
+    }
+
+    /// <summary>Sets a scalar field; false when the format has no such field (it is then ignored).</summary>
+    public bool TrySet(string name, ulong value)
+    {
+        var f = _format.Find(name);
+        if (f is null || f.Layout != FieldLayout.Scalar)
+        {
+            return false;
+        }
+
+        WriteInteger(_buffer.AsSpan(f.Offset, f.Size), f.Size, value);
+        return true;
+    }
+
+    public PayloadBuilder Set(string name, ulong value)
+    {
+        if (!TrySet(name, value))
+        {
+            throw new ArgumentException($"{_format} has no scalar field '{name}'", nameof(name));
+        }
+
+        return this;
+    }
+
+    /// <summary>Sets a string field (fixed char array, __data_loc char[] or trailing char[]), NUL-terminated.</summary>
+    public PayloadBuilder SetString(string name, string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var bytes = new byte[Encoding.UTF8.GetByteCount(value) + 1];
+        Encoding.UTF8.GetBytes(value, bytes);
+        return SetBytes(name, bytes);
+    }
+
+    /// <summary>Sets an integer array field (fixed or dynamic) from element values.</summary>
+    public PayloadBuilder SetArray(string name, ReadOnlySpan<ulong> values)
+    {
+        var f = _format.Find(name) ?? throw new ArgumentException($"{_format} has no field '{name}'", nameof(name));
+        var bytes = new byte[values.Length * f.ElementSize];
+        for (var i = 0; i < values.Length; i++)
+        {
+            WriteInteger(bytes.AsSpan(i * f.ElementSize, f.ElementSize), f.ElementSize, values[i]);
+        }
+
+        return SetBytes(name, bytes);
+    }
+
+    /// <summary>Sets the raw bytes of an array or string field.</summary>
+    public PayloadBuilder SetBytes(string name, ReadOnlySpan<byte> bytes)
+    {
+        var f = _format.Find(name) ?? throw new ArgumentException($"{_format} has no field '{name}'", nameof(name));
+        switch (f.Layout)
+        {
+            case FieldLayout.FixedArray:
+                bytes[..Math.Min(bytes.Length, f.Size)].CopyTo(_buffer.AsSpan(f.Offset, f.Size));
+                break;
+            case FieldLayout.Trailing:
+                EnsureCapacity(f.Offset + bytes.Length);
+                bytes.CopyTo(_buffer.AsSpan(f.Offset));
+                _dynamicEnd = Math.Max(_dynamicEnd, Align4(f.Offset + bytes.Length));
+                break;
+            case FieldLayout.DataLoc:
+            case FieldLayout.RelLoc:
+                if (bytes.Length > ushort.MaxValue)
+                {
+                    throw new ArgumentException("dynamic field longer than 65535 bytes", nameof(bytes));
+                }
+
+                var start = _dynamicEnd;
+                EnsureCapacity(start + bytes.Length);
+                bytes.CopyTo(_buffer.AsSpan(start));
+                _dynamicEnd = Align4(start + bytes.Length);
+                var locOffset = f.Layout == FieldLayout.RelLoc ? start - (f.Offset + 4) : start;
+                WriteInteger(_buffer.AsSpan(f.Offset, 4), 4, ((ulong)bytes.Length << 16) | (uint)locOffset);
+                break;
+            default:
+                throw new ArgumentException($"field '{name}' of {_format} is a scalar", nameof(name));
+        }
+
+        return this;
+    }
+
+    /// <summary>The payload built so far (a copy, safe to keep).</summary>
+    public byte[] ToArray() => _buffer.AsSpan(0, _dynamicEnd).ToArray();
+
+    /// <summary>The payload built so far, without copying; valid until the next Reset.</summary>
+    public ReadOnlyMemory<byte> AsMemory() => _buffer.AsMemory(0, _dynamicEnd);
+
+    private void WriteInteger(Span<byte> dest, int size, ulong value)
+    {
+        var big = _format.IsBigEndian;
+        switch (size)
+        {
+            case 1: dest[0] = (byte)value; break;
+            case 2: if (big) { BinaryPrimitives.WriteUInt16BigEndian(dest, (ushort)value); } else { BinaryPrimitives.WriteUInt16LittleEndian(dest, (ushort)value); } break;
+            case 4: if (big) { BinaryPrimitives.WriteUInt32BigEndian(dest, (uint)value); } else { BinaryPrimitives.WriteUInt32LittleEndian(dest, (uint)value); } break;
+            case 8: if (big) { BinaryPrimitives.WriteUInt64BigEndian(dest, value); } else { BinaryPrimitives.WriteUInt64LittleEndian(dest, value); } break;
+            default: throw new ArgumentOutOfRangeException(nameof(size), size, "integer fields are 1, 2, 4 or 8 bytes");
+        }
+    }
+
+    private void EnsureCapacity(int size)
+    {
+        if (size > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, Math.Max(size, _buffer.Length * 2));
+        }
+    }
+
+    private static int Align4(int n) => (n + 3) & ~3;
+}
