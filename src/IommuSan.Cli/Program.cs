@@ -1,4 +1,6 @@
 using System.CommandLine;
+using IommuSan.Cli.Commands;
+using IommuSan.Trace.Diagnostics;
 
 namespace IommuSan.Cli;
 
@@ -6,7 +8,37 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
-        var root = new RootCommand("IommuSan: finds pages freed while an IOMMU can still DMA into them.");
-        return root.Parse(args).Invoke();
+        var root = new RootCommand("IommuSan: finds pages freed while an IOMMU can still DMA into them (DMA use-after-free).");
+        foreach (var command in CommandSet.All())
+        {
+            root.Subcommands.Add(command);
+        }
+
+        try
+        {
+            var parse = root.Parse(args);
+            if (parse.Errors.Count > 0)
+            {
+                foreach (var error in parse.Errors)
+                {
+                    Console.Error.WriteLine($"iommusan: {error.Message}");
+                }
+
+                return ExitCodes.UsageOrInput;
+            }
+
+            return parse.Invoke();
+        }
+        catch (TraceDataException ex)
+        {
+            // Bad input is the user's data, not our bug: one line naming file and place, no stack trace.
+            Console.Error.WriteLine($"iommusan: {ex.Message}");
+            return ExitCodes.UsageOrInput;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"iommusan: {ex.Message}");
+            return ExitCodes.UsageOrInput;
+        }
     }
 }
