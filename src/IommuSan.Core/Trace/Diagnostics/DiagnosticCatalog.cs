@@ -59,9 +59,22 @@ internal static class DiagnosticCatalog
         "map-over-live-iova", Severity.DataLoss, PerCpu: false,
         "A map reused an IOVA still live in its domain, which the kernel refuses: an unmap is missing from the trace (or was attributed elsewhere).");
 
+    public static readonly DiagnosticKind UnparsableFormat = new(
+        "unparsable-format", Severity.Error, PerCpu: false,
+        "An event format stored in the trace file could not be parsed; events with its id are reported as unknown-event-id.");
+
+    public static readonly DiagnosticKind ClockNotNanoseconds = new(
+        "clock-not-ns", Severity.Info, PerCpu: false,
+        "The trace clock counts in its own units (x86-tsc, counter, uptime jiffies); timestamps are raw clock values, not nanoseconds.");
+
+    public static readonly DiagnosticKind InstanceNotRead = new(
+        "instance-not-read", Severity.Info, PerCpu: false,
+        "The trace file also holds a buffer instance other than the top-level one; only the top-level buffer was read.");
+
     public static readonly IReadOnlyList<DiagnosticKind> All =
     [
         EventsLost, EventsLostUnknownCount, CorruptPage, UnknownEventId, TruncatedPayload, TimeWentBackwards,
-        UnparsableLine, UnparsableFields, TraceStartsMidLife, FailedToParse, AmbiguousUnmap, UnattributedMap, MapOverLiveIova,
+        UnparsableLine, UnparsableFields, TraceStartsMidLife, FailedToParse, UnparsableFormat, ClockNotNanoseconds,
+        InstanceNotRead, AmbiguousUnmap, UnattributedMap, MapOverLiveIova,
     ];
 }
