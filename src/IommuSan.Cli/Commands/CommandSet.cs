@@ -8,6 +8,7 @@ internal static class CommandSet
     public static IEnumerable<Command> All()
     {
         yield return DemoCommand.Create();
+        yield return DumpCommand.Create();
         yield return CheckCommand.Create();
     }
 }

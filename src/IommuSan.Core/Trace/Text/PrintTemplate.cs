@@ -293,7 +293,9 @@ internal sealed class PrintTemplate
         var question = arg.IndexOf('?', StringComparison.Ordinal);
         if (conv == 's' && question > 0)
         {
-            var cond = SingleField(format, arg[..question]);
+            // Only a bare field as the condition: "(1 && (REC->gfp_flags & X)) ? ..." is derived, not the field.
+            var condition = StripCasts(arg[..question]);
+            var cond = condition.StartsWith("REC->", StringComparison.Ordinal) && IsIdentifier(condition.AsSpan(5)) ? format.IndexOf(condition[5..]) : -1;
             var quote = arg.IndexOf('"', question);
             var endQuote = quote < 0 ? -1 : arg.IndexOf('"', quote + 1);
             var otherwise = endQuote < 0 ? string.Empty : arg[(endQuote + 1)..].Trim();

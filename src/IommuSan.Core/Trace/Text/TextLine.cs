@@ -86,6 +86,11 @@ internal readonly record struct TextLine(
         }
 
         var commEnd = pidStart - 1;
+        while (separator == ' ' && commEnd > 0 && line[commEnd - 1] == ' ')
+        {
+            commEnd--; // perf pads the tid column on the left
+        }
+
         var commStart = 0;
         while (commStart < commEnd && line[commStart] == ' ')
         {
