@@ -26,7 +26,14 @@ internal sealed class PageOwnerTable
 
     private readonly Dictionary<ulong, PageOwnerEntry> _byHead = [];
 
-    public void Allocated(ulong pfn, in PageOwnerEntry entry) => _byHead[pfn] = entry;
+    // Highest order seen so far: a lookup never tries heads of larger blocks than were ever allocated.
+    private int _maxOrder;
+
+    public void Allocated(ulong pfn, in PageOwnerEntry entry)
+    {
+        _byHead[pfn] = entry;
+        _maxOrder = Math.Max(_maxOrder, Math.Clamp(entry.Order, 0, MaxOrder));
+    }
 
     /// <summary>Marks the block freed; false when the trace never showed it allocated.</summary>
     public bool Freed(ulong pfn, long timeNs)
@@ -55,7 +62,7 @@ internal sealed class PageOwnerTable
 
     private bool TryFindHead(ulong pfn, out ulong head)
     {
-        for (var order = 0; order <= MaxOrder; order++)
+        for (var order = 0; order <= _maxOrder; order++)
         {
             head = pfn & ~((1UL << order) - 1);
             if (_byHead.TryGetValue(head, out var e) && e.Order >= order)
