@@ -18,7 +18,7 @@ internal sealed record CheckOptions
     public const long DefaultAttributionWindowNs = 100_000_000;
 
     /// <summary>Default bound on the number of events held back while attribution waits (memory bound).</summary>
-    public const int DefaultMaxPendingEvents = 1 << 20;
+    public const int DefaultMaxPendingEvents = 1 << 18;
 
     /// <summary>x86 VT-d / AMD-Vi second-level and SMMUv3 4K-granule tables: 4K | 2M | 1G.</summary>
     public const ulong DefaultPgsizeBitmap = (1UL << 12) | (1UL << 21) | (1UL << 30);

@@ -146,7 +146,8 @@ internal static class TextReport
     private static void AddMapping(List<TextLine> lines, MappingDto m, string prefix)
     {
         var device = m.Device ?? "device unknown";
-        var domain = m.Domain ?? m.DomainLabel;
+        // Without kprobes the domain pointer is not in the trace: the device's own DMA domain stands for it.
+        var domain = m.Domain ?? (m.DomainLabel.StartsWith("device:", StringComparison.Ordinal) ? "(pointer not traced)" : m.DomainLabel);
         lines.Add(new TextLine(TextStyle.Label, $"{prefix}{device} domain {domain} iova {m.Iova}+0x{m.Size:x} -> paddr {m.Paddr}"));
         lines.Add(new TextLine(TextStyle.Plain, $"{new string(' ', prefix.Length)}mapped at {Time(m.MappedAtNs)} by {m.MappedBy.Comm}-{m.MappedBy.Pid} on cpu {m.MappedBy.Cpu} (domain from {m.Attribution})"));
     }
