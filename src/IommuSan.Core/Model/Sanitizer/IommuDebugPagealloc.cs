@@ -299,7 +299,7 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
     /// The translation walk of unmap_begin/unmap_end over [lo, hi): per granule in kernel-exact mode
     /// (per CPU page when smaller in precise mode), skipping iova with no translation or that
     /// translates to 0. Walks leaf by leaf and skips whole empty entries, with the same result as
-    /// the kernel's iova_to_phys per granule and far fewer walks.
+    /// the kernel's iova_to_phys per granule and far fewer walks (one per physically contiguous run).
     /// </summary>
     private void UpdateIova(IommuDomain domain, ulong lo, ulong hi, int delta)
     {
@@ -308,7 +308,7 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
         var pos = lo;
         while (pos < hi)
         {
-            var walk = table.Walk(pos);
+            var walk = table.WalkRun(pos, hi);
             var stop = Math.Min(hi, walk.End < walk.Iova ? ulong.MaxValue : walk.End);
             var positions = (stop - pos + step - 1) / step;
             if (walk.Mapped)
