@@ -34,8 +34,8 @@ internal static class CheckCommand
             Description = "CPU page size of the traced machine, for text traces (trace.dat records it): 4K, 16K or 64K.",
             DefaultValueFactory = _ => "4K",
         };
-        pageSize.AcceptOnlyFromAmong("4K", "16K", "64K", "4k", "16k", "64k");
-        var json = new Option<string?>("--json") { Description = "Also write the JSON report (docs/schema/check-report.schema.json) to this file." };
+        pageSize.AcceptOnlyFromAmong("4K", "16K", "64K");
+        var json = new Option<string?>("--json") { Description = "Also write the JSON report (docs/schema/check-report.schema.json) to this file.", HelpName = "FILE" };
         var format = new Option<string>("--format")
         {
             Description = "What to print on stdout: text (default) or json.",
@@ -43,7 +43,11 @@ internal static class CheckCommand
         };
         format.AcceptOnlyFromAmong("text", "json");
         var showLive = new Option<bool>("--show-live") { Description = "List the mappings still live at the end of the trace (informational)." };
-        var formats = new Option<string?>("--formats") { Description = "Directory of event format files for a text trace (tracefs events/ layout)." };
+        var formats = new Option<string?>("--formats")
+        {
+            Description = "Directory of event format files for a text trace (tracefs events/ layout); default: formats/ beside the trace, if present.",
+            HelpName = "DIR",
+        };
         var noProgress = new Option<bool>("--no-progress") { Description = "Never show a progress bar." };
 
         var command = new Command("check", "Check traces for pages freed or allocated while still IOMMU-mapped (DMA use-after-free).")
