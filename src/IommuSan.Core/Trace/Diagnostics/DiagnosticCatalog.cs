@@ -47,9 +47,22 @@ internal static class DiagnosticCatalog
         "failed-to-parse", Severity.Error, PerCpu: false,
         "The text trace says the tracer itself could not print this event ([FAILED TO PARSE]); its fields are unknown.");
 
+    public static readonly DiagnosticKind UnparsableFormat = new(
+        "unparsable-format", Severity.Error, PerCpu: false,
+        "An event format stored in the trace file could not be parsed; events with its id are reported as unknown-event-id.");
+
+    public static readonly DiagnosticKind ClockNotNanoseconds = new(
+        "clock-not-ns", Severity.Info, PerCpu: false,
+        "The trace clock counts in its own units (x86-tsc, counter, uptime jiffies); timestamps are raw clock values, not nanoseconds.");
+
+    public static readonly DiagnosticKind InstanceNotRead = new(
+        "instance-not-read", Severity.Info, PerCpu: false,
+        "The trace file also holds a buffer instance other than the top-level one; only the top-level buffer was read.");
+
     public static readonly IReadOnlyList<DiagnosticKind> All =
     [
         EventsLost, EventsLostUnknownCount, CorruptPage, UnknownEventId, TruncatedPayload, TimeWentBackwards,
-        UnparsableLine, UnparsableFields, TraceStartsMidLife, FailedToParse,
+        UnparsableLine, UnparsableFields, TraceStartsMidLife, FailedToParse, UnparsableFormat, ClockNotNanoseconds,
+        InstanceNotRead,
     ];
 }
