@@ -48,6 +48,34 @@ internal sealed class PayloadBuilder
         return true;
     }
 
+    /// <summary>Sets a scalar field by index (no name lookup: for readers' hot paths); false for non-scalars.</summary>
+    public bool TrySet(int fieldIndex, ulong value)
+    {
+        var fields = _format.Fields;
+        if ((uint)fieldIndex >= (uint)fields.Length || fields[fieldIndex].Layout != FieldLayout.Scalar)
+        {
+            return false;
+        }
+
+        var f = fields[fieldIndex];
+        WriteInteger(_buffer.AsSpan(f.Offset, f.Size), f.Size, value);
+        return true;
+    }
+
+    /// <summary>Sets an integer array field by index from element values, without allocating.</summary>
+    public PayloadBuilder SetArray(int fieldIndex, ReadOnlySpan<ulong> values)
+    {
+        var f = _format.Fields[fieldIndex];
+        var length = values.Length * f.ElementSize;
+        var dest = ReserveBytes(fieldIndex, length);
+        for (var i = 0; i < values.Length; i++)
+        {
+            WriteInteger(dest.Slice(i * f.ElementSize, f.ElementSize), f.ElementSize, values[i]);
+        }
+
+        return this;
+    }
+
     public PayloadBuilder Set(string name, ulong value)
     {
         if (!TrySet(name, value))
@@ -83,36 +111,51 @@ internal sealed class PayloadBuilder
     /// <summary>Sets the raw bytes of an array or string field.</summary>
     public PayloadBuilder SetBytes(string name, ReadOnlySpan<byte> bytes)
     {
-        var f = _format.Find(name) ?? throw new ArgumentException($"{_format} has no field '{name}'", nameof(name));
+        var index = _format.IndexOf(name);
+        if (index < 0)
+        {
+            throw new ArgumentException($"{_format} has no field '{name}'", nameof(name));
+        }
+
+        return SetBytes(index, bytes);
+    }
+
+    /// <summary>Sets the raw bytes of an array or string field by index.</summary>
+    public PayloadBuilder SetBytes(int fieldIndex, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(ReserveBytes(fieldIndex, bytes.Length));
+        return this;
+    }
+
+    // Makes room for `length` bytes of an array or string field and returns where to write them
+    // (a fixed array is cut to its declared size).
+    private Span<byte> ReserveBytes(int fieldIndex, int length)
+    {
+        var f = _format.Fields[fieldIndex];
         switch (f.Layout)
         {
             case FieldLayout.FixedArray:
-                bytes[..Math.Min(bytes.Length, f.Size)].CopyTo(_buffer.AsSpan(f.Offset, f.Size));
-                break;
+                return _buffer.AsSpan(f.Offset, Math.Min(length, f.Size));
             case FieldLayout.Trailing:
-                EnsureCapacity(f.Offset + bytes.Length);
-                bytes.CopyTo(_buffer.AsSpan(f.Offset));
-                _dynamicEnd = Math.Max(_dynamicEnd, Align4(f.Offset + bytes.Length));
-                break;
+                EnsureCapacity(f.Offset + length);
+                _dynamicEnd = Math.Max(_dynamicEnd, Align4(f.Offset + length));
+                return _buffer.AsSpan(f.Offset, length);
             case FieldLayout.DataLoc:
             case FieldLayout.RelLoc:
-                if (bytes.Length > ushort.MaxValue)
+                if (length > ushort.MaxValue)
                 {
-                    throw new ArgumentException("dynamic field longer than 65535 bytes", nameof(bytes));
+                    throw new ArgumentException("dynamic field longer than 65535 bytes", nameof(length));
                 }
 
                 var start = _dynamicEnd;
-                EnsureCapacity(start + bytes.Length);
-                bytes.CopyTo(_buffer.AsSpan(start));
-                _dynamicEnd = Align4(start + bytes.Length);
+                EnsureCapacity(start + length);
+                _dynamicEnd = Align4(start + length);
                 var locOffset = f.Layout == FieldLayout.RelLoc ? start - (f.Offset + 4) : start;
-                WriteInteger(_buffer.AsSpan(f.Offset, 4), 4, ((ulong)bytes.Length << 16) | (uint)locOffset);
-                break;
+                WriteInteger(_buffer.AsSpan(f.Offset, 4), 4, ((ulong)length << 16) | (uint)locOffset);
+                return _buffer.AsSpan(start, length);
             default:
-                throw new ArgumentException($"field '{name}' of {_format} is a scalar", nameof(name));
+                throw new ArgumentException($"field '{f.Name}' of {_format} is a scalar", nameof(fieldIndex));
         }
-
-        return this;
     }
 
     /// <summary>The payload built so far (a copy, safe to keep).</summary>

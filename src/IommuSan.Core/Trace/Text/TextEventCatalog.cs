@@ -1,0 +1,258 @@
+using System.Globalization;
+using System.Text;
+using IommuSan.Trace.Diagnostics;
+using IommuSan.Trace.Formats;
+using IommuSan.Trace.Formats.Builtin;
+
+namespace IommuSan.Trace.Text;
+
+/// <summary>
+/// The events a text trace can be decoded into, looked up by the name the line prints
+/// (<c>map</c>, or <c>iommu:map</c> in perf script): formats from the user's <c>--formats</c>
+/// directory first, then the built-in ones, plus kprobe formats synthesised from the first line
+/// that shows an unknown probe. Text traces do not print the event system, so a bare name is
+/// resolved to the first format that has it (user formats win).
+/// </summary>
+internal sealed class TextEventCatalog
+{
+    /// <summary>The name tracefs prints for a trace_marker write in place of <c>print</c>.</summary>
+    public const string TraceMarkerName = "tracing_mark_write";
+
+    private const int MaxSynthesizedProbes = 4096;
+    private const int FirstSynthesizedId = 60000;
+
+    private readonly Dictionary<string, TextEventType> _byName = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TextEventType> _byQualifiedName = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TextEventType>.AlternateLookup<ReadOnlySpan<char>> _byNameLookup;
+    private readonly Dictionary<string, TextEventType>.AlternateLookup<ReadOnlySpan<char>> _byQualifiedLookup;
+    private readonly List<EventFormat> _formats = [];
+    private int _synthesized;
+
+    public TextEventCatalog(IEnumerable<EventFormat> userFormats, bool includeBuiltins = true)
+    {
+        ArgumentNullException.ThrowIfNull(userFormats);
+        _byNameLookup = _byName.GetAlternateLookup<ReadOnlySpan<char>>();
+        _byQualifiedLookup = _byQualifiedName.GetAlternateLookup<ReadOnlySpan<char>>();
+        foreach (var format in userFormats)
+        {
+            Add(format);
+        }
+
+        if (includeBuiltins)
+        {
+            foreach (var format in BuiltinFormats.All)
+            {
+                Add(format);
+            }
+        }
+    }
+
+    public IReadOnlyCollection<EventFormat> Formats => _formats;
+
+    /// <summary>Loads every format file under a tracefs-style <c>events/</c> directory
+    /// (DIR/SYSTEM/EVENT/format) or a captures-style one (DIR/SYSTEM/EVENT.format).</summary>
+    public static List<EventFormat> LoadDirectory(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException($"{directory}: formats directory not found");
+        }
+
+        var result = new List<EventFormat>();
+        foreach (var systemDir in Directory.EnumerateDirectories(directory).Order(StringComparer.Ordinal))
+        {
+            var system = Path.GetFileName(systemDir);
+            var files = Directory.EnumerateFiles(systemDir, "*.format")
+                .Concat(Directory.EnumerateDirectories(systemDir).Select(d => Path.Combine(d, "format")).Where(File.Exists))
+                .Order(StringComparer.Ordinal);
+            foreach (var file in files)
+            {
+                try
+                {
+                    result.Add(FormatParser.Parse(system, File.ReadAllText(file)));
+                }
+                catch (FormatException ex)
+                {
+                    throw new TraceDataException(file, $"bad event format: {ex.Message}", inner: ex);
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The event type a line's name refers to; <paramref name="system"/> is empty when the line prints none.</summary>
+    public TextEventType? Find(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name)
+    {
+        Span<char> chars = stackalloc char[128];
+        if (system.Length + name.Length + 1 > chars.Length)
+        {
+            return null;
+        }
+
+        if (!system.IsEmpty)
+        {
+            var n = Encoding.UTF8.GetChars(system, chars);
+            chars[n++] = ':';
+            n += Encoding.UTF8.GetChars(name, chars[n..]);
+            if (_byQualifiedLookup.TryGetValue(chars[..n], out var qualified))
+            {
+                return qualified;
+            }
+        }
+
+        var length = Encoding.UTF8.GetChars(name, chars);
+        return _byNameLookup.TryGetValue(chars[..length], out var type) ? type : null;
+    }
+
+    /// <summary>
+    /// Makes a format for a kprobe/kretprobe that has no format file, from the printed
+    /// <c>(location) name=value ...</c>: numbers become u64, quoted strings <c>__data_loc char[]</c>.
+    /// Null when the body does not look like a probe.
+    /// </summary>
+    public TextEventType? SynthesizeProbe(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name, ReadOnlySpan<byte> body)
+    {
+        if (_synthesized >= MaxSynthesizedProbes || body.IsEmpty || body[0] != '(' || name.IsEmpty || name.Length > 64)
+        {
+            return null;
+        }
+
+        var close = body.IndexOf((byte)')');
+        if (close < 0)
+        {
+            return null;
+        }
+
+        var isReturn = body[..close].IndexOf(" <- "u8) >= 0;
+        var eventName = Encoding.UTF8.GetString(name);
+        if (!IsIdentifier(eventName))
+        {
+            return null;
+        }
+
+        var fields = new StringBuilder();
+        var print = new StringBuilder(isReturn ? "\"(%lx <- %lx)" : "\"(%lx)");
+        var args = new StringBuilder(isReturn ? ", REC->__probe_func, REC->__probe_ret_ip" : ", REC->__probe_ip");
+        var offset = isReturn ? 24 : 16;
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var rest = body[(close + 1)..];
+        while (true)
+        {
+            rest = rest.TrimStart((byte)' ');
+            if (rest.IsEmpty)
+            {
+                break;
+            }
+
+            var eq = rest.IndexOf((byte)'=');
+            if (eq <= 0)
+            {
+                return null;
+            }
+
+            var key = Encoding.UTF8.GetString(rest[..eq]);
+            if (!IsIdentifier(key) || key.StartsWith("common_", StringComparison.Ordinal) || !names.Add(key))
+            {
+                return null;
+            }
+
+            var value = rest[(eq + 1)..];
+            int valueLength;
+            if (!value.IsEmpty && value[0] == '"')
+            {
+                var endQuote = value[1..].IndexOf((byte)'"');
+                if (endQuote < 0)
+                {
+                    return null;
+                }
+
+                valueLength = endQuote + 2;
+                fields.Append(CultureInfo.InvariantCulture, $"\tfield:__data_loc char[] {key};\toffset:{offset};\tsize:4;\tsigned:1;\n");
+                print.Append(CultureInfo.InvariantCulture, $" {key}=\\\"%s\\\"");
+                args.Append(CultureInfo.InvariantCulture, $", __get_str({key})");
+                offset += 4;
+            }
+            else
+            {
+                valueLength = value.IndexOf((byte)' ');
+                if (valueLength < 0)
+                {
+                    valueLength = value.Length;
+                }
+
+                if (!TextNumbers.TryParseInteger(value[..valueLength], 10, out _))
+                {
+                    return null;
+                }
+
+                fields.Append(CultureInfo.InvariantCulture, $"\tfield:u64 {key};\toffset:{offset};\tsize:8;\tsigned:0;\n");
+                print.Append(CultureInfo.InvariantCulture, $" {key}=%Lu");
+                args.Append(CultureInfo.InvariantCulture, $", REC->{key}");
+                offset += 8;
+            }
+
+            rest = value[valueLength..];
+        }
+
+        var probeFields = isReturn
+            ? "\tfield:unsigned long __probe_func;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:unsigned long __probe_ret_ip;\toffset:16;\tsize:8;\tsigned:0;\n"
+            : "\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n";
+        var text = $"name: {eventName}\nID: {FirstSynthesizedId + _synthesized}\nformat:\n"
+            + "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+            + "\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+            + "\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+            + "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
+            + probeFields + fields + $"\nprint fmt: {print}\"{args}\n";
+        var group = system.IsEmpty ? "kprobes" : Encoding.UTF8.GetString(system);
+        _synthesized++;
+        return Add(FormatParser.Parse(group, text));
+    }
+
+    private TextEventType Add(EventFormat format)
+    {
+        var qualified = $"{format.System}:{format.Name}";
+        if (_byQualifiedName.TryGetValue(qualified, out var existing))
+        {
+            return existing;
+        }
+
+        _formats.Add(format);
+        var type = new TextEventType(format, new TextPayloadDecoder(PrintTemplate.Compile(format)));
+        _byQualifiedName[qualified] = type;
+        _byName.TryAdd(format.Name, type);
+        if (format.System == "ftrace" && format.Name == "print" && format.IndexOf("buf") is var buf and >= 0)
+        {
+            // tracefs prints a marker write as "tracing_mark_write: TEXT": the ip's symbol, then the buffer.
+            _byName.TryAdd(TraceMarkerName, new TextEventType(format, new TextPayloadDecoder(PrintTemplate.WholeBody(format, buf))));
+        }
+
+        return type;
+    }
+
+    private static bool IsIdentifier(string s)
+    {
+        foreach (var ch in s)
+        {
+            if (!(char.IsAsciiLetterOrDigit(ch) || ch == '_' || ch == '.'))
+            {
+                return false;
+            }
+        }
+
+        return s.Length > 0;
+    }
+}
+
+/// <summary>An event a text trace can name: its format and the decoder that rebuilds its payload.</summary>
+internal sealed class TextEventType(EventFormat format, TextPayloadDecoder decoder)
+{
+    public EventFormat Format { get; } = format;
+
+    public TextPayloadDecoder Decoder { get; } = decoder;
+
+    /// <summary>Per-read cache of "does the filter want this event" (0 unknown, 1 yes, 2 no).</summary>
+    public int FilterState { get; set; }
+
+    public int FilterGeneration { get; set; }
+}
