@@ -88,15 +88,17 @@ instance=
 want_event() { if has_event "$1"; then events="$events $1"; fi; }
 want_system() { if has_system "$1"; then events="$events $1"; fi; }
 
-# add_probe NAME FUNCTION ARGS: one kprobe event kprobes/NAME on FUNCTION when the
-# kernel has FUNCTION; a probe someone else already defined is used but not removed.
+# add_probe NAME FUNCTION DEFINITION: kprobe event kprobes/NAME on FUNCTION when the kernel has
+# FUNCTION and NAME is not taken yet (alternatives for other kernel versions follow each other,
+# the first whose function exists wins); a probe someone else already defined is used, not removed.
 add_probe() {
+    case " $events " in *" kprobes:$1 "*) return 0 ;; esac
     has_func "$2" || return 0
     if grep -q "^[pr][0-9]*:kprobes/$1 " "$tracefs/kprobe_events"; then
         events="$events kprobes:$1"
         return 0
     fi
-    if echo "$3" >> "$tracefs/kprobe_events" 2>/dev/null; then
+    if echo "$3" 2>/dev/null >> "$tracefs/kprobe_events"; then
         added="$added $1"
         events="$events kprobes:$1"
     else
@@ -107,12 +109,12 @@ add_probe() {
 cleanup() {
     trap - EXIT INT TERM HUP
     for e in $enabled; do
-        echo 0 > "$instance/events/$(echo "$e" | tr : /)/enable" 2>/dev/null
+        echo 0 2>/dev/null > "$instance/events/$(echo "$e" | tr : /)/enable"
     done
     if [ -n "$instance" ]; then rmdir "$instance" 2>/dev/null; fi
     for p in $added; do
-        echo 0 > "$tracefs/events/kprobes/$p/enable" 2>/dev/null
-        echo "-:kprobes/$p" >> "$tracefs/kprobe_events" 2>/dev/null || log "could not remove kprobes/$p"
+        echo 0 2>/dev/null > "$tracefs/events/kprobes/$p/enable"
+        echo "-:kprobes/$p" 2>/dev/null >> "$tracefs/kprobe_events" || log "could not remove kprobes/$p"
     done
 }
 trap cleanup EXIT
@@ -129,17 +131,16 @@ want_event kmem:kmalloc
 want_event kmem:kfree
 
 if [ "$kprobes" != no ]; then
-    # The function whose end emits iommu:map: __iommu_map up to 6.x, iommu_map_nosync from 7.0.
-    if has_func __iommu_map; then map_fn=__iommu_map; else map_fn=iommu_map_nosync; fi
     add_probe iommu_map iommu_map "p:kprobes/iommu_map iommu_map domain=$a0 iova=$a1 paddr=$a2 size=$a3 prot=$a4"
-    add_probe __iommu_map $map_fn "p:kprobes/__iommu_map $map_fn domain=$a0 iova=$a1 paddr=$a2 size=$a3 prot=$a4"
-    add_probe __iommu_map_ret $map_fn "r10:kprobes/__iommu_map_ret $map_fn ret=\$retval:s32"
+    add_probe __iommu_map __iommu_map "p:kprobes/__iommu_map __iommu_map domain=$a0 iova=$a1 paddr=$a2 size=$a3 prot=$a4"
+    add_probe __iommu_map iommu_map_nosync "p:kprobes/__iommu_map iommu_map_nosync domain=$a0 iova=$a1 paddr=$a2 size=$a3 prot=$a4"
+    add_probe __iommu_map_ret __iommu_map "r10:kprobes/__iommu_map_ret __iommu_map ret=\$retval:s32"
+    add_probe __iommu_map_ret iommu_map_nosync "r10:kprobes/__iommu_map_ret iommu_map_nosync ret=\$retval:s32"
     add_probe iommu_map_sg iommu_map_sg "p:kprobes/iommu_map_sg iommu_map_sg domain=$a0 iova=$a1 nents=$a3"
     add_probe __iommu_unmap __iommu_unmap "p:kprobes/__iommu_unmap __iommu_unmap domain=$a0 iova=$a1 size=$a2"
     add_probe __iommu_unmap_ret __iommu_unmap "r10:kprobes/__iommu_unmap_ret __iommu_unmap unmapped=\$retval"
     add_probe iommu_domain_free iommu_domain_free "p:kprobes/iommu_domain_free iommu_domain_free domain=$a0 type=+0($a0):u32"
     add_probe __iommu_attach_device __iommu_attach_device "p:kprobes/__iommu_attach_device __iommu_attach_device domain=$a0 dev=+0(+0($a1)):string"
-    # struct device's first member is its kobject, whose first member is the name pointer.
     add_probe iommu_dma_map_page iommu_dma_map_page "p:kprobes/iommu_dma_map_page iommu_dma_map_page dev=+0(+0($a0)):string page=$a1 offset=$a2 size=$a3 dir=$a4"
     add_probe iommu_dma_unmap_page iommu_dma_unmap_page "p:kprobes/iommu_dma_unmap_page iommu_dma_unmap_page dev=+0(+0($a0)):string iova=$a1 size=$a2 dir=$a3"
     add_probe iommu_dma_map_phys iommu_dma_map_phys "p:kprobes/iommu_dma_map_phys iommu_dma_map_phys dev=+0(+0($a0)):string phys=$a1 size=$a2 dir=$a3"

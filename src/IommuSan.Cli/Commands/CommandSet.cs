@@ -8,5 +8,6 @@ internal static class CommandSet
     public static IEnumerable<Command> All()
     {
         yield return DemoCommand.Create();
+        yield return RecordCommand.Create();
     }
 }
