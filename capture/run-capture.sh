@@ -1,0 +1,36 @@
+#!/bin/sh
+# One capture: boots the guest once under QEMU (TCG, q35, emulated Intel IOMMU) and brings the
+# recording back to $OUT/NAME/raw.
+# Usage: run-capture.sh NAME KPROBES(0|1) STRICT(1|0) SCENARIOS(comma-separated)
+set -eu
+. "$(dirname "$0")/common.sh"
+[ $# -eq 4 ] || { echo "usage: $0 NAME KPROBES STRICT SCENARIOS" >&2; exit 2; }
+name=$1 kprobes=$2 strict=$3 scen=$4
+
+dir=$OUT/$name
+rm -rf "$dir"
+mkdir -p "$dir/raw"
+kernel=$(kernel_image)
+# NVMe disk (exercised with O_DIRECT dd) and a raw results disk outside the IOMMU's reach
+# (virtio-blk without iommu_platform) that the guest writes one tar onto.
+qemu-img create -q -f raw "$dir/nvme.img" 64M
+qemu-img create -q -f raw "$dir/results.img" 512M
+
+cmdline="console=ttyS0 rdinit=/init intel_iommu=on iommu.strict=$strict iommu.passthrough=0 panic=-1 loglevel=4 mitigations=off no_hash_pointers suite.cfg=$name suite.kprobes=$kprobes suite.scen=$scen suite.tbuf_kb=65536"
+
+start=$(date +%s)
+timeout 1800 qemu-system-x86_64 \
+    -machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
+    -device intel-iommu,intremap=on,caching-mode=off \
+    -kernel "$kernel" -initrd "$WORK/initramfs.cpio.gz" -append "$cmdline" \
+    -netdev user,id=n0,net=10.0.2.0/24 -device e1000e,netdev=n0,addr=01.0,mac=52:54:00:12:34:01 \
+    -netdev user,id=n1,net=10.0.3.0/24 \
+    -device virtio-net-pci,netdev=n1,addr=02.0,iommu_platform=on,disable-legacy=on,mac=52:54:00:12:34:02 \
+    -drive file="$dir/nvme.img",if=none,id=nv0,format=raw -device nvme,drive=nv0,serial=iommusan0,addr=03.0 \
+    -drive file="$dir/results.img",if=none,id=res,format=raw -device virtio-blk-pci,drive=res,addr=04.0 \
+    -display none -vga none -serial "file:$dir/console.log" -monitor none -no-reboot </dev/null
+end=$(date +%s)
+tar xf "$dir/results.img" -C "$dir/raw"
+rm -f "$dir/nvme.img" "$dir/results.img"
+echo "$((end - start))" > "$dir/boot-seconds.txt"
+echo "capture $name: $((end - start)) s, $(ls "$dir/raw" | wc -l) files"
