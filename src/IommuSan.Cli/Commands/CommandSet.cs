@@ -10,5 +10,6 @@ internal static class CommandSet
         yield return DemoCommand.Create();
         yield return DumpCommand.Create();
         yield return RecordCommand.Create();
+        yield return CheckCommand.Create();
     }
 }

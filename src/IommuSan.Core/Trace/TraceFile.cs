@@ -168,10 +168,9 @@ internal static class TraceFile
         throw new TraceDataException(path, "not a recognised trace: no trace.dat magic and no text event line in the first 64 KiB", line: lineNumber > 0 ? 1 : null);
     }
 
-    private static ITraceSource OpenDat(string path, Stream seekable)
+    private static Dat.TraceDatReader OpenDat(string path, Stream seekable)
     {
-        _ = seekable;
-        throw new TraceDataException(path, "trace.dat reading arrives with the binary reader (branch dat)");
+        return Dat.TraceDatReader.Open(path, seekable);
     }
 }
 

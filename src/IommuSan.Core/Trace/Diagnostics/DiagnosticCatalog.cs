@@ -47,6 +47,18 @@ internal static class DiagnosticCatalog
         "failed-to-parse", Severity.Error, PerCpu: false,
         "The text trace says the tracer itself could not print this event ([FAILED TO PARSE]); its fields are unknown.");
 
+    public static readonly DiagnosticKind AmbiguousUnmap = new(
+        "ambiguous-unmap", Severity.Info, PerCpu: false,
+        "An unmap matched live mappings of the same IOVA in several domains and no event said which one went; pages involved are listed as ambiguous, not as findings.");
+
+    public static readonly DiagnosticKind UnattributedMap = new(
+        "unattributed-map", Severity.Info, PerCpu: false,
+        "A map had no kprobe or dma event naming its domain; it was kept in a domain of its own (an IOVA is live at most once per domain).");
+
+    public static readonly DiagnosticKind MapOverLiveIova = new(
+        "map-over-live-iova", Severity.DataLoss, PerCpu: false,
+        "A map reused an IOVA still live in its domain, which the kernel refuses: an unmap is missing from the trace (or was attributed elsewhere).");
+
     public static readonly DiagnosticKind UnparsableFormat = new(
         "unparsable-format", Severity.Error, PerCpu: false,
         "An event format stored in the trace file could not be parsed; events with its id are reported as unknown-event-id.");
@@ -63,6 +75,6 @@ internal static class DiagnosticCatalog
     [
         EventsLost, EventsLostUnknownCount, CorruptPage, UnknownEventId, TruncatedPayload, TimeWentBackwards,
         UnparsableLine, UnparsableFields, TraceStartsMidLife, FailedToParse, UnparsableFormat, ClockNotNanoseconds,
-        InstanceNotRead,
+        InstanceNotRead, AmbiguousUnmap, UnattributedMap, MapOverLiveIova,
     ];
 }

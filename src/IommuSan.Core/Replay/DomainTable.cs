@@ -1,0 +1,205 @@
+using IommuSan.Findings;
+
+namespace IommuSan.Replay;
+
+/// <summary>
+/// One IOMMU domain as the replay knows it: identified by the pointer a kprobe recorded (a new
+/// generation after <c>iommu_domain_free</c>, since the kernel reuses freed pointers), by the
+/// device dma events name, or as an "unattributed" domain holding maps nothing could place.
+/// </summary>
+internal sealed class DomainInfo
+{
+    public DomainInfo(int id, int modelHandle, ulong? pointer, int generation, bool unattributed, int unattributedNumber)
+    {
+        Id = id;
+        ModelHandle = modelHandle;
+        Pointer = pointer;
+        Generation = generation;
+        Unattributed = unattributed;
+        UnattributedNumber = unattributedNumber;
+    }
+
+    public int Id { get; }
+
+    /// <summary>The model's handle for this domain's page table.</summary>
+    public int ModelHandle { get; }
+
+    public ulong? Pointer { get; }
+
+    /// <summary>How many earlier domains had the same pointer (0 for the first).</summary>
+    public int Generation { get; }
+
+    public bool Unattributed { get; }
+
+    private int UnattributedNumber { get; }
+
+    /// <summary>Devices seen using this domain, in the order first seen.</summary>
+    public List<string> Devices { get; } = [];
+
+    /// <summary>Live mapping records by start iova (slots in the <see cref="MappingStore"/>).</summary>
+    public Dictionary<ulong, int> LiveByIova { get; } = [];
+
+    public string Label => Pointer is { } p
+        ? (Generation == 0 ? $"0x{p:x}" : $"0x{p:x}#{Generation + 1}")
+        : Unattributed ? $"unattributed-{UnattributedNumber}" : $"device:{DeviceText}";
+
+    public string? DeviceText => Devices.Count == 0 ? null : string.Join(",", Devices);
+}
+
+/// <summary>Every domain of a replay, with lookups by kprobe pointer and by device.</summary>
+internal sealed class DomainTable
+{
+    private readonly ISanitizerDriver _model;
+    private readonly Dictionary<ulong, DomainInfo> _byPointer = [];
+    private readonly Dictionary<ulong, int> _pointerGenerations = [];
+    private readonly Dictionary<string, DomainInfo> _byDevice = new(StringComparer.Ordinal);
+    private readonly List<DomainInfo> _unattributed = [];
+
+    public DomainTable(ISanitizerDriver model)
+    {
+        _model = model;
+    }
+
+    public List<DomainInfo> All { get; } = [];
+
+    public IReadOnlyList<DomainInfo> Unattributed => _unattributed;
+
+    public DomainInfo this[int id] => All[id];
+
+    /// <summary>The live domain with this pointer (created on first sight).</summary>
+    public DomainInfo ForPointer(ulong pointer)
+    {
+        if (_byPointer.TryGetValue(pointer, out var d))
+        {
+            return d;
+        }
+
+        _pointerGenerations.TryGetValue(pointer, out var generation);
+        d = Create(pointer, generation, unattributed: false);
+        _byPointer[pointer] = d;
+        return d;
+    }
+
+    /// <summary><c>iommu_domain_free</c>: the next use of the pointer is a new domain.</summary>
+    public void Free(ulong pointer)
+    {
+        if (_byPointer.Remove(pointer, out var d))
+        {
+            _pointerGenerations[pointer] = d.Generation + 1;
+            foreach (var dev in d.Devices)
+            {
+                if (_byDevice.TryGetValue(dev, out var named) && ReferenceEquals(named, d))
+                {
+                    _byDevice.Remove(dev);
+                }
+            }
+        }
+    }
+
+    /// <summary>The domain a device's DMA goes through: the (pointer) domain it was last seen with, else one keyed by the device.</summary>
+    public DomainInfo ForDevice(string device)
+    {
+        if (_byDevice.TryGetValue(device, out var d))
+        {
+            return d;
+        }
+
+        d = Create(null, 0, unattributed: false);
+        AddDevice(d, device);
+        return d;
+    }
+
+    /// <summary>Records that <paramref name="device"/> uses <paramref name="domain"/> (from an attach kprobe or a dma event).</summary>
+    public void AddDevice(DomainInfo domain, string device)
+    {
+        if (!domain.Devices.Contains(device))
+        {
+            domain.Devices.Add(device);
+        }
+
+        _byDevice[device] = domain;
+    }
+
+    /// <summary>A domain for maps with no evidence. An IOVA is live at most once per domain, so a map goes
+    /// to the first unattributed domain where its IOVA is free, or to a new one.</summary>
+    public DomainInfo UnattributedFor(ulong iova)
+    {
+        foreach (var d in _unattributed)
+        {
+            if (!d.LiveByIova.ContainsKey(iova))
+            {
+                return d;
+            }
+        }
+
+        var created = Create(null, 0, unattributed: true);
+        _unattributed.Add(created);
+        return created;
+    }
+
+    private DomainInfo Create(ulong? pointer, int generation, bool unattributed)
+    {
+        var id = All.Count;
+        var label = pointer is { } p ? $"0x{p:x}" : unattributed ? $"unattributed-{_unattributed.Count + 1}" : $"device-domain-{id}";
+        var d = new DomainInfo(id, _model.CreateDomain(label), pointer, generation, unattributed, _unattributed.Count + 1);
+        All.Add(d);
+        return d;
+    }
+}
+
+/// <summary>A live mapping as the replay tracks it (for attribution and for reports; the model does the counting).</summary>
+internal struct MappingRecord
+{
+    public long Serial;
+    public int Domain;
+    public ulong Iova;
+    public ulong Size;
+    public ulong Paddr;
+    public long TimeNs;
+    public int Cpu;
+    public int Pid;
+    public string Comm;
+    public AttributionSource Source;
+
+    /// <summary>Index of the open ambiguity naming this mapping as a candidate, or -1.</summary>
+    public int Ambiguity;
+
+    public readonly ulong End => Iova + Size;
+}
+
+/// <summary>Slots of <see cref="MappingRecord"/>s, reused through a free list: no allocation per map.</summary>
+internal sealed class MappingStore
+{
+    private MappingRecord[] _items = new MappingRecord[256];
+    private readonly Stack<int> _free = new();
+    private int _used;
+
+    public int Add(in MappingRecord record)
+    {
+        int slot;
+        if (_free.Count > 0)
+        {
+            slot = _free.Pop();
+        }
+        else
+        {
+            if (_used == _items.Length)
+            {
+                Array.Resize(ref _items, _items.Length * 2);
+            }
+
+            slot = _used++;
+        }
+
+        _items[slot] = record;
+        return slot;
+    }
+
+    public ref MappingRecord this[int slot] => ref _items[slot];
+
+    public void Remove(int slot)
+    {
+        _items[slot] = default;
+        _free.Push(slot);
+    }
+}
