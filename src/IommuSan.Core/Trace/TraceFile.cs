@@ -168,10 +168,8 @@ internal static class TraceFile
         throw new TraceDataException(path, "not a recognised trace: no trace.dat magic and no text event line in the first 64 KiB", line: lineNumber > 0 ? 1 : null);
     }
 
-    private static Dat.TraceDatReader OpenDat(string path, Stream seekable)
-    {
-        return Dat.TraceDatReader.Open(path, seekable);
-    }
+    private static Dat.TraceDatReader OpenDat(string path, Stream seekable) =>
+        Dat.TraceDatReader.Open(path, seekable, leaveOpen: false);
 }
 
 /// <summary>Turns decompression failures in the middle of a text trace into one-line data errors.</summary>
