@@ -147,6 +147,13 @@ internal static class RecordCommand
             child = Process.Start(start) ?? throw new IOException("could not start trace-cmd");
             child.WaitForExit();
             rc = child.ExitCode;
+            if (!File.Exists(outputPath))
+            {
+                // trace-cmd gives up early on some kernels (e.g. "Can't enable ftrace" when the
+                // function tracer is locked down) while plain event tracing still works.
+                Console.Error.WriteLine($"iommusan: trace-cmd exited with {rc} and wrote no {outputPath}; record through tracefs instead with --no-trace-cmd");
+                return ExitCodes.UsageOrInput;
+            }
         }
         else
         {
