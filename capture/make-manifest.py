@@ -332,6 +332,9 @@ def main():
             'trace_cmd_record_events': read('trace-cmd-record.log').split('events:', 1)[1].splitlines()[0].strip() if 'events:' in read('trace-cmd-record.log') else '',
             'kprobe_events': kprobe_lines,
             'recorded_with': 'capture/iommusan-record.sh (trace-cmd mode for trace.dat, nested tracefs mode for trace.txt)',
+            'recorder_exit_code': int(read('record-rc.txt').strip()),
+            # The recorder must remove every probe it added: kprobe_events read after it exited.
+            'kprobe_events_after_record': [l for l in read('kprobe_events-after.txt').splitlines() if l.strip()],
         },
         'event_counts': {
             'trace.txt': dict(text_counts.most_common()),

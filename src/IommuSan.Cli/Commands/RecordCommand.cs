@@ -69,6 +69,13 @@ internal static class RecordCommand
             return ExitCodes.UsageOrInput;
         }
 
+        if (options.Tracefs is null && !Environment.IsPrivilegedProcess)
+        {
+            // tracefs and kprobe_events are root-only; an explicit --tracefs may be a test tree.
+            Console.Error.WriteLine("iommusan: record needs root (sudo iommusan record ...)");
+            return ExitCodes.UsageOrInput;
+        }
+
         var root = options.Tracefs ?? TracefsFeatures.FindRoot();
         if (root is null)
         {
@@ -147,6 +154,13 @@ internal static class RecordCommand
             child = Process.Start(start) ?? throw new IOException("could not start trace-cmd");
             child.WaitForExit();
             rc = child.ExitCode;
+            if (!File.Exists(outputPath))
+            {
+                // trace-cmd gives up early on some kernels (e.g. "Can't enable ftrace" when the
+                // function tracer is locked down) while plain event tracing still works.
+                Console.Error.WriteLine($"iommusan: trace-cmd exited with {rc} and wrote no {outputPath}; record through tracefs instead with --no-trace-cmd");
+                return ExitCodes.UsageOrInput;
+            }
         }
         else
         {
@@ -180,7 +194,14 @@ internal static class RecordCommand
         }
 
         Console.Error.WriteLine($"iommusan: wrote {outputPath}; check it with: iommusan check {outputPath}");
-        return rc == 0 ? ExitCodes.Ok : ExitCodes.UsageOrInput;
+        if (rc != 0)
+        {
+            // The trace is still complete and worth checking; the status says the command failed.
+            Console.Error.WriteLine($"iommusan: the recorded command exited with {rc}");
+            return ExitCodes.UsageOrInput;
+        }
+
+        return ExitCodes.Ok;
     }
 
     private static string? FindOnPath(string name)

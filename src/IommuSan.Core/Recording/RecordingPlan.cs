@@ -92,6 +92,10 @@ internal sealed class RecordingPlan
             {
                 why = "the kernel has no kprobe_events (CONFIG_KPROBE_EVENTS)";
             }
+            else if (!features.FunctionsReadable)
+            {
+                why = "available_filter_functions cannot be read, so no probed function can be shown to exist";
+            }
 
             if (why is not null)
             {

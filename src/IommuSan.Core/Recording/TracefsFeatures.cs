@@ -16,8 +16,9 @@ internal sealed class TracefsFeatures
     private readonly HashSet<string> _systems;
     private readonly HashSet<string> _functions;
 
-    private TracefsFeatures(string root, HashSet<string> events, HashSet<string> systems, HashSet<string> functions, bool kprobeEvents)
+    private TracefsFeatures(string root, HashSet<string> events, HashSet<string> systems, HashSet<string> functions, bool functionsReadable, bool kprobeEvents)
     {
+        FunctionsReadable = functionsReadable;
         Root = root;
         _events = events;
         _systems = systems;
@@ -26,6 +27,9 @@ internal sealed class TracefsFeatures
     }
 
     public string Root { get; }
+
+    /// <summary><c>available_filter_functions</c> could be read (it is absent without the function tracer).</summary>
+    public bool FunctionsReadable { get; }
 
     /// <summary>The kernel was built with kprobe events (a <c>kprobe_events</c> file exists).</summary>
     public bool HasKprobeEvents { get; }
@@ -75,7 +79,8 @@ internal sealed class TracefsFeatures
 
         var functions = new HashSet<string>(StringComparer.Ordinal);
         var functionsFile = Path.Combine(root, "available_filter_functions");
-        if (File.Exists(functionsFile))
+        var functionsReadable = false;
+        try
         {
             foreach (var line in File.ReadLines(functionsFile))
             {
@@ -86,8 +91,15 @@ internal sealed class TracefsFeatures
                     functions.Add(name);
                 }
             }
+
+            functionsReadable = true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Missing without CONFIG_FUNCTION_TRACER, EPERM under lockdown or in some VMs:
+            // then no function can be shown to exist and no kprobe is added.
         }
 
-        return new TracefsFeatures(root, events, systems, functions, File.Exists(Path.Combine(root, "kprobe_events")));
+        return new TracefsFeatures(root, events, systems, functions, functionsReadable, File.Exists(Path.Combine(root, "kprobe_events")));
     }
 }

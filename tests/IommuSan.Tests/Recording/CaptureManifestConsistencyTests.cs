@@ -136,6 +136,32 @@ public sealed class CaptureManifestConsistencyTests
 
     [Theory]
     [MemberData(nameof(Captures))]
+    public void The_shipped_recorder_succeeded_and_removed_every_probe_it_added(string capture)
+    {
+        var config = Manifest(capture).GetProperty("config");
+        Assert.Equal(0, config.GetProperty("recorder_exit_code").GetInt32());
+        Assert.Empty(config.GetProperty("kprobe_events_after_record").EnumerateArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(Captures))]
+    public void Kprobes_the_script_added_in_the_guest_are_what_the_command_plans_for_6_12(string capture)
+    {
+        var recorded = File.ReadAllLines(Path.Combine(Dir(capture), "kprobe_events.txt"));
+        if (!Manifest(capture).GetProperty("config").GetProperty("kprobes").GetBoolean())
+        {
+            Assert.Empty(recorded);
+            return;
+        }
+
+        using var fs = new FakeTracefs(FakeTracefs.Linux612Events, FakeTracefs.Linux612Functions);
+        var plan = IommuSan.Recording.RecordingPlan.Create(
+            IommuSan.Recording.TracefsFeatures.Load(fs.Root), IommuSan.Recording.KprobeArchitecture.X86_64, IommuSan.Recording.KprobeMode.Auto);
+        Assert.Equal(plan.Probes.Select(p => p.Line), recorded);
+    }
+
+    [Theory]
+    [MemberData(nameof(Captures))]
     public void Fixture_stays_small(string capture)
     {
         var total = Directory.EnumerateFiles(Dir(capture), "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);

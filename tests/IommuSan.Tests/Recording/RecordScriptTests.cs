@@ -130,6 +130,32 @@ public sealed class RecordScriptTests
     }
 
     [Fact]
+    public void Interrupted_recording_still_removes_the_probes()
+    {
+        using var fs = new FakeTracefs(FakeTracefs.Linux612Events, FakeTracefs.Linux612Functions);
+        var bin = Path.Combine(fs.Root, "fakebin");
+        Directory.CreateDirectory(bin);
+        File.WriteAllText(Path.Combine(bin, "uname"), "#!/bin/sh\necho x86_64\n");
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(Path.Combine(bin, "uname"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        var script = Path.Combine(fs.Root, "record.sh");
+        File.WriteAllText(script, RecordScript.Generate());
+
+        // The recorded command sends SIGINT to the recorder, as Ctrl-C in a terminal would.
+        var (rc, stderr) = RunShell(fs.Root, bin, script, "-t", fs.Root, "-m", "tracefs", "-k", "yes", "-o", Path.Combine(fs.Root, "out.txt"),
+            "--", "/bin/sh", "-c", "kill -INT $PPID");
+
+        Assert.True(rc == 130, $"exit {rc}: {stderr}");
+        var lines = fs.KprobeLines();
+        var added = lines.Where(l => !l.StartsWith("-:", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(added);
+        Assert.Equal(added.Count, lines.Count(l => l.StartsWith("-:kprobes/", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void Unknown_architecture_with_kprobes_required_fails_without_touching_kprobe_events()
     {
         using var fs = new FakeTracefs(FakeTracefs.Linux612Events, FakeTracefs.Linux612Functions);

@@ -90,6 +90,18 @@ public sealed class RecordingPlanFeatureDetectionTests
     }
 
     [Fact]
+    public void Unreadable_function_list_means_no_kprobes_and_a_note()
+    {
+        using var fs = new FakeTracefs(FakeTracefs.Linux612Events, FakeTracefs.Linux612Functions);
+        File.Delete(Path.Combine(fs.Root, "available_filter_functions"));
+        var plan = RecordingPlan.Create(TracefsFeatures.Load(fs.Root), KprobeArchitecture.X86_64, KprobeMode.Auto);
+
+        Assert.Empty(plan.Probes);
+        Assert.Contains(plan.Notes, n => n.Contains("available_filter_functions", StringComparison.Ordinal));
+        Assert.Contains("iommu", plan.Events);
+    }
+
+    [Fact]
     public void Unknown_architecture_gets_no_kprobes()
     {
         using var fs = new FakeTracefs(FakeTracefs.Linux612Events, FakeTracefs.Linux612Functions);
