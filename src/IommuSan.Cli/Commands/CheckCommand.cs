@@ -125,6 +125,10 @@ internal static class CheckCommand
 
     private static CheckReport CheckOne(string path, CheckOptions options, string? formatsDir, bool progressAllowed)
     {
+        // A capture folder keeps its event formats in formats/ beside the trace (tracefs layout): a text
+        // trace needs them for kprobes (their fields are user-defined), so use them unless told otherwise.
+        var besideTrace = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", "formats");
+        formatsDir ??= Directory.Exists(besideTrace) ? besideTrace : null;
         using var source = TraceFile.Open(path, new TraceOpenOptions(FormatsDirectory: formatsDir));
         return CheckProgress.Run(source, progressAllowed, report =>
             TraceChecker.Check(source, options, o => new ModelSanitizerDriver(o), ToolVersion, report));

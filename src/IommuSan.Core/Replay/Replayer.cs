@@ -112,6 +112,15 @@ internal sealed partial class Replayer
     public ReplayResult Finish()
     {
         Drain(force: true);
+        var s = Statistics;
+        if (s.UnmapsOfUnseenMappings > 0 || s.FreesWithoutAlloc > 0)
+        {
+            Diagnostics.Add(
+                DiagnosticCatalog.TraceStartsMidLife, null, s.UnmapsOfUnseenMappings + s.FreesWithoutAlloc, null, null,
+                $"{s.UnmapsOfUnseenMappings} unmaps of mappings made before the trace started (ignored, never counted below zero); "
+                + $"{s.FreesWithoutAlloc} frees of pages the trace never showed allocated");
+        }
+
         return BuildResult();
     }
 

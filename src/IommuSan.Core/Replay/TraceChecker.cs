@@ -55,15 +55,6 @@ internal static class TraceChecker
 
         var diagnostics = new List<Diagnostic>(source.Diagnostics.ToList());
         diagnostics.AddRange(replayer.Diagnostics.ToList());
-        var s = result.Statistics;
-        if (s.UnmapsOfUnseenMappings > 0 || s.FreesWithoutAlloc > 0)
-        {
-            diagnostics.Add(new Diagnostic(
-                DiagnosticCatalog.TraceStartsMidLife, null, s.UnmapsOfUnseenMappings + s.FreesWithoutAlloc, null, null,
-                $"{s.UnmapsOfUnseenMappings} unmaps of mappings made before the trace started (ignored, never counted below zero); "
-                + $"{s.FreesWithoutAlloc} frees of pages the trace never showed allocated"));
-        }
-
         MarkDataLoss(result, diagnostics);
         return CheckReportBuilder.Build(result, source.Path, source.Kind, source.CpuCount, options, pageSizeFromTrace, diagnostics, toolVersion);
     }

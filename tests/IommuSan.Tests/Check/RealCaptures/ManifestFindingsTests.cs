@@ -1,0 +1,108 @@
+using System.Globalization;
+using System.Text.Json;
+using IommuSan.Reporting;
+
+namespace IommuSan.Tests.Check.RealCaptures;
+
+/// <summary>
+/// On every real capture under samples/ (each manifest's expected findings are the ground truth),
+/// check finds exactly the expected leaks, with the right pfn, device, iova (and domain when the
+/// capture has kprobes), nothing on the clean scenario's page and nothing else at all.
+/// </summary>
+public sealed class ManifestFindingsTests
+{
+    public static TheoryData<string, string> Traces()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var (folder, trace) in CheckTestSupport.CaptureTraces())
+        {
+            data.Add(folder, trace);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Traces))]
+    public void Finds_exactly_the_expected_leaks_and_nothing_else(string folder, string trace)
+    {
+        var report = CheckTestSupport.CheckFile(Path.Combine(CheckTestSupport.SamplesDir, folder, trace));
+        using var manifest = CheckTestSupport.Manifest(folder);
+        var hasKprobes = manifest.RootElement.GetProperty("config").GetProperty("kprobes").GetBoolean();
+        var expected = manifest.RootElement.GetProperty("expected").EnumerateArray().ToList();
+        var leaks = expected.Where(e => e.GetProperty("kind").GetString() == "leak").ToList();
+
+        Assert.Equal(leaks.Count, report.Summary.Findings);
+        Assert.Equal(leaks.Count, report.Findings.Count);
+        Assert.Empty(report.Ambiguous);
+        foreach (var leak in leaks)
+        {
+            var pfn = leak.GetProperty("pfn").GetString();
+            var finding = Assert.Single(report.Findings, f => f.Pfn == pfn);
+            Assert.Equal("page-leak", finding.Kind);
+            Assert.Equal(leak.GetProperty("order").GetInt32(), finding.Order);
+            var mapping = Assert.Single(finding.Mappings);
+            Assert.Equal(leak.GetProperty("device").GetString(), mapping.Device);
+            Assert.Equal(Hex(leak.GetProperty("iova").GetString()!), mapping.Iova);
+            Assert.Equal(leak.GetProperty("size").GetUInt64(), mapping.Size);
+            if (hasKprobes)
+            {
+                Assert.Equal(Hex(leak.GetProperty("domain").GetString()!), mapping.Domain);
+            }
+
+            // The first event while mapped is the manifest's first page event. The text trace comes from a second
+            // ftrace instance that stamps its own times, a few microseconds off trace.dat's.
+            var first = leak.GetProperty("page_events_while_mapped")[0].GetString()!.Split(' ');
+            Assert.Equal(first[1], finding.Event.Event);
+            var expectedNs = (long)(decimal.Parse(first[0], CultureInfo.InvariantCulture) * 1_000_000_000m);
+            Assert.InRange(finding.TimeNs, expectedNs - 10_000, expectedNs + 10_000);
+            Assert.Null(mapping.UnmappedAtNs);
+        }
+
+        foreach (var clean in expected.Where(e => e.GetProperty("kind").GetString() == "clean"))
+        {
+            Assert.DoesNotContain(report.Findings, f => f.Pfn == clean.GetProperty("pfn").GetString());
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Traces))]
+    public void Later_frees_and_allocations_of_the_leaked_page_fold_batched_frees(string folder, string trace)
+    {
+        var report = CheckTestSupport.CheckFile(Path.Combine(CheckTestSupport.SamplesDir, folder, trace));
+        using var manifest = CheckTestSupport.Manifest(folder);
+        foreach (var leak in manifest.RootElement.GetProperty("expected").EnumerateArray().Where(e => e.GetProperty("kind").GetString() == "leak"))
+        {
+            // The manifest lists mm_page_free and its mm_page_free_batched twin as two events; one free is one event here.
+            var events = leak.GetProperty("page_events_while_mapped").EnumerateArray().Select(e => e.GetString()!).ToList();
+            var distinct = events.Count(e => !e.Contains("mm_page_free_batched", StringComparison.Ordinal));
+            var finding = Assert.Single(report.Findings, f => f.Pfn == leak.GetProperty("pfn").GetString());
+            Assert.Equal(distinct - 1, finding.LaterEventsTotal);
+            Assert.DoesNotContain(finding.LaterEvents, l => l.Event == "mm_page_free_batched");
+        }
+    }
+
+    [Fact]
+    public void Text_v6_and_v7_of_one_recording_give_the_same_findings()
+    {
+        foreach (var group in CheckTestSupport.CaptureTraces().GroupBy(t => t.Folder))
+        {
+            var keys = group.Select(t => CheckTestSupport.CheckFile(Path.Combine(CheckTestSupport.SamplesDir, t.Folder, t.Trace)))
+                .Select(r => string.Join(";", r.Findings.Select(f => $"{f.Kind} {f.Pfn} {f.Mappings[0].Device} {f.Mappings[0].Iova} {f.Mappings[0].Domain} {f.Event.Event} {f.LaterEventsTotal}")))
+                .Distinct()
+                .ToList();
+            Assert.True(keys.Count == 1, $"{group.Key}: formats disagree: {string.Join(" | ", keys)}");
+        }
+    }
+
+    [Fact]
+    public void Every_shared_capture_is_covered()
+    {
+        var folders = CheckTestSupport.CaptureTraces().Select(t => t.Folder).Distinct().ToList();
+        Assert.Contains("tracepoints-page_uaf-clean", folders);
+        Assert.Contains("kprobes-page_uaf-clean", folders);
+    }
+
+    private static string Hex(string manifestHex) =>
+        "0x" + ulong.Parse(manifestHex.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture).ToString("x", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,33 @@
+using IommuSan.Replay;
+
+namespace IommuSan.Tests.Check.Synthetic;
+
+/// <summary>--mode kernel reproduces Linux 7.0 exactly (false positives included); --mode precise has no blind spots.</summary>
+public sealed class ModeTests
+{
+    // Linux 7.2 VT-d with 2 MiB pages: a 4 KiB unmap inside a 2 MiB mapping removes the whole block
+    // (unmapped_size=2097152); the kernel lowered only the first granule, so the other 511 pages keep a count.
+    private static SyntheticTrace VtdPartialUnmapOf2M(CheckMode mode) => new SyntheticTrace(mode)
+        .ProbeMap(0xd1, 0x40000000, 0x80000000, 0x200000).Map(0x40000000, 0x80000000, 0x200000)
+        .ProbeUnmap(0xd1, 0x40000000, 4096).Unmap(0x40000000, 4096, 0x200000)
+        .Free(0x80000, order: 9);
+
+    [Fact]
+    public void Kernel_mode_reports_the_511_false_leaks_of_a_partial_2M_unmap()
+    {
+        var report = VtdPartialUnmapOf2M(CheckMode.Kernel).Report();
+
+        Assert.Equal(511, report.Findings.Count(f => f.Kind == "page-leak"));
+        Assert.All(report.Findings.Where(f => f.Kind == "page-leak"), f => Assert.Empty(f.Mappings));
+        Assert.Equal("kernel", report.Mode);
+    }
+
+    [Fact]
+    public void Precise_mode_accounts_for_what_the_unmap_really_removed()
+    {
+        var report = VtdPartialUnmapOf2M(CheckMode.Precise).Report();
+
+        Assert.DoesNotContain(report.Findings, f => f.Kind == "page-leak");
+        Assert.Contains(report.Findings, f => f.Kind == "unmapped-more-than-requested");
+    }
+}
