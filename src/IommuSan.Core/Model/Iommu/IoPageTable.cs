@@ -263,6 +263,59 @@ internal sealed class IoPageTable
         }
     }
 
+    /// <summary>
+    /// Like <see cref="Walk"/>, but extends the result along the same table up to
+    /// <paramref name="limit"/>: a run of leaves contiguous in both iova and paddr, or a run of empty
+    /// entries. The sanitizer's range loops use it so a 1 MiB range of 4K pages costs one walk
+    /// and 256 entry reads instead of 256 walks from the root.
+    /// </summary>
+    public IoWalk WalkRun(ulong iova, ulong limit)
+    {
+        if (!InRange(iova))
+        {
+            return new IoWalk(false, iova, 0, ulong.MaxValue - iova);
+        }
+
+        var table = _tables[0];
+        for (var level = Levels - 1; ; level--)
+        {
+            var idx = IndexAt(iova, level);
+            var entries = table.Entries;
+            var e = entries[idx];
+            if ((e & TableBit) != 0)
+            {
+                table = _tables[(int)(e >> TableIndexShift)];
+                continue;
+            }
+
+            var size = LeafSize(level);
+            var start = iova & ~(size - 1);
+            var end = start + size;
+            var n = idx + 1;
+            if (e == 0)
+            {
+                while (n < entries.Length && end < limit && entries[n] == 0)
+                {
+                    n++;
+                    end += size;
+                }
+
+                return new IoWalk(false, start, 0, end - start);
+            }
+
+            var paddr = e & ~(LeafBit | TableBit);
+            var expected = paddr + size;
+            while (n < entries.Length && end < limit && entries[n] == (expected | LeafBit))
+            {
+                n++;
+                end += size;
+                expected += size;
+            }
+
+            return new IoWalk(true, start, paddr, end - start);
+        }
+    }
+
     /// <summary>Every leaf, in iova order. A slow path: for reports, never per event.</summary>
     public IEnumerable<IoLeaf> Leaves() => LeavesOf(0, Levels - 1, 0);
 

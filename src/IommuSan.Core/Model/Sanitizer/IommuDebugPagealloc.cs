@@ -133,34 +133,22 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
 
         var lo = iova;
         var hi = iova + size;
-        if (Mode == SanitizerMode.Precise)
+        if (Mode == SanitizerMode.KernelExact)
         {
-            if (size != 0)
-            {
-                var first = domain.PageTable.Walk(lo);
-                if (first.Mapped && first.Iova < lo)
-                {
-                    lo = first.Iova;
-                }
-
-                var last = domain.PageTable.Walk(hi - 1);
-                if (last.Mapped && last.End > hi)
-                {
-                    hi = last.End;
-                }
-            }
-
-            if (unmappedSize is { } unmapped && unmapped > size)
-            {
-                var (start, length) = RemovedRange(iova, size, unmapped);
-                lo = Math.Min(lo, start);
-                hi = Math.Max(hi, start + length);
-            }
-
-            _pending = new PendingUnmap(this, domain, iova, size, lo, hi);
+            UpdateIova(domain, ref lo, ref hi, -1, widen: false);
+            return;
         }
 
-        UpdateIova(domain, lo, hi, -1);
+        if (unmappedSize is { } unmapped && unmapped > size)
+        {
+            var (start, length) = RemovedRange(iova, size, unmapped);
+            lo = Math.Min(lo, start);
+            hi = Math.Max(hi, start + length);
+        }
+
+        // Widened on the way to whole leaves at both ends; UnmapEnd needs the final range.
+        UpdateIova(domain, ref lo, ref hi, -1, widen: true);
+        _pending = new PendingUnmap(this, domain, iova, size, lo, hi);
     }
 
     /// <summary>
@@ -186,7 +174,9 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
         {
             if (unmapped < size)
             {
-                UpdateIova(domain, iova + unmapped, iova + size, +1);
+                var tail = iova + unmapped;
+                var end = iova + size;
+                UpdateIova(domain, ref tail, ref end, +1, widen: false);
             }
 
             return;
@@ -208,7 +198,7 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
         }
 
         // Everything in [lo, hi) was lowered; what the page table left mapped there is raised back.
-        UpdateIova(domain, lo, hi, +1);
+        UpdateIova(domain, ref lo, ref hi, +1, widen: false);
     }
 
     /// <summary>
@@ -299,16 +289,34 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
     /// The translation walk of unmap_begin/unmap_end over [lo, hi): per granule in kernel-exact mode
     /// (per CPU page when smaller in precise mode), skipping iova with no translation or that
     /// translates to 0. Walks leaf by leaf and skips whole empty entries, with the same result as
-    /// the kernel's iova_to_phys per granule and far fewer walks.
+    /// the kernel's iova_to_phys per granule and far fewer walks (one per physically contiguous run).
     /// </summary>
-    private void UpdateIova(IommuDomain domain, ulong lo, ulong hi, int delta)
+    /// <remarks>
+    /// With <paramref name="widen"/> (precise mode's unmap_begin), a leaf that starts before
+    /// <paramref name="lo"/> or ends after <paramref name="hi"/> is taken whole and the range grows to
+    /// match, since the page table may remove all of it.
+    /// </remarks>
+    private void UpdateIova(IommuDomain domain, ref ulong lo, ref ulong hi, int delta, bool widen)
     {
         var step = domain.Granule;
         var table = domain.PageTable;
         var pos = lo;
         while (pos < hi)
         {
-            var walk = table.Walk(pos);
+            var walk = table.WalkRun(pos, hi);
+            if (widen && walk.Mapped)
+            {
+                if (walk.Iova < pos && pos == lo)
+                {
+                    lo = pos = walk.Iova;
+                }
+
+                if (walk.End > hi)
+                {
+                    hi = walk.End;
+                }
+            }
+
             var stop = Math.Min(hi, walk.End < walk.Iova ? ulong.MaxValue : walk.End);
             var positions = (stop - pos + step - 1) / step;
             if (walk.Mapped)

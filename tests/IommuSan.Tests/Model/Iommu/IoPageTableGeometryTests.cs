@@ -44,6 +44,19 @@ public sealed class IoPageTableGeometryTests
     }
 
     [Fact]
+    public void Walk_run_spans_leaves_contiguous_in_iova_and_paddr_up_to_the_limit()
+    {
+        var table = new IoPageTable(PageSizes.Size4K, UnmapBehaviour.RefusePartialBlock);
+        table.Map(0x10000, 0x8000_0000, 0x4000, out _);
+        table.Map(0x14000, 0x9000_0000, 0x1000, out _); // contiguous iova, not paddr
+
+        Assert.Equal(new IoWalk(true, 0x10000, 0x8000_0000, 0x4000), table.WalkRun(0x10000, 0x20000));
+        Assert.Equal(new IoWalk(true, 0x11000, 0x8000_1000, 0x2000), table.WalkRun(0x11000, 0x13000));
+        Assert.Equal(new IoWalk(true, 0x14000, 0x9000_0000, 0x1000), table.WalkRun(0x14000, 0x20000));
+        Assert.Equal(new IoWalk(false, 0x15000, 0, 0x3000), table.WalkRun(0x15000, 0x18000));
+    }
+
+    [Fact]
     public void Four_k_mappings_are_accepted_at_any_four_k_aligned_paddr()
     {
         var table = new IoPageTable(PageSizes.Size4K, UnmapBehaviour.RefusePartialBlock);
