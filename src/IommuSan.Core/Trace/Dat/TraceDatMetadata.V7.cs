@@ -24,10 +24,12 @@ internal sealed partial class TraceDatMetadata
             throw File.Error(nameAt, $"unsupported compression \"{Compression}\" (expected none, zlib or zstd)");
         }
 
+        var nextAt = c.FileOffset;
         var next = c.ReadUInt64("first options section offset");
         NoteEnd(c.FileOffset);
 
-        var sections = new Dictionary<ushort, long>();
+        var firstOptionsAt = c.FileOffset - 8;
+        var sections = new Dictionary<ushort, (ulong Offset, long At)>();
         var topBuffer = (Found: false, Offset: 0UL, At: 0L);
         string? clockOption = null;
         var latency = false;
@@ -36,10 +38,10 @@ internal sealed partial class TraceDatMetadata
         {
             if (!visited.Add(next) || visited.Count > TraceDatLayout.MaxOptionsSections)
             {
-                throw File.Error((long)Math.Min(next, long.MaxValue), "the chain of options sections loops back on itself");
+                throw File.Error(nextAt, $"the chain of options sections loops back to byte {next}");
             }
 
-            var (data, dataAt, compressed) = ReadSection(next, TraceDatLayout.IdOptionsOrDone, "options section");
+            var (data, dataAt, compressed) = ReadSection(next, TraceDatLayout.IdOptionsOrDone, "options section", nextAt);
             var oc = File.Cursor(data, dataAt, compressed ? "options section" : null);
             next = 0;
             var done = false;
@@ -57,6 +59,7 @@ internal sealed partial class TraceDatMetadata
                 switch (id)
                 {
                     case TraceDatLayout.IdOptionsOrDone:
+                        nextAt = optionAt;
                         next = bc.ReadUInt64("DONE option (next options offset)");
                         done = true;
                         break;
@@ -72,8 +75,7 @@ internal sealed partial class TraceDatMetadata
                         break;
                     case TraceDatLayout.IdHeaderInfo or TraceDatLayout.IdFtraceEvents or TraceDatLayout.IdEventFormats
                         or TraceDatLayout.IdKallsyms or TraceDatLayout.IdPrintk or TraceDatLayout.IdCmdlines:
-                        var sectionAt = bc.ReadUInt64("section offset");
-                        sections[id] = sectionAt <= long.MaxValue ? (long)sectionAt : -1;
+                        sections[id] = (bc.ReadUInt64("section offset"), optionAt);
                         break;
                     case TraceDatLayout.OptionTraceClock:
                         clockOption = TraceDatText.SelectedClock(Encoding.UTF8.GetString(body));
@@ -90,7 +92,7 @@ internal sealed partial class TraceDatMetadata
 
         if (!sections.TryGetValue(TraceDatLayout.IdHeaderInfo, out var headerAt))
         {
-            throw File.Error(null, "no HEADER_INFO option: the file does not say where its header_page/header_event section is");
+            throw File.Error(firstOptionsAt, "no HEADER_INFO option: the file does not say where its header_page/header_event section is");
         }
 
         ReadSectionWith(headerAt, TraceDatLayout.IdHeaderInfo, "header info section", (TraceDatMetadata m, ref DatCursor sc) => m.ParseHeaderInfo(ref sc));
@@ -112,7 +114,7 @@ internal sealed partial class TraceDatMetadata
 
         if (!topBuffer.Found)
         {
-            throw File.Error(null, latency
+            throw File.Error(firstOptionsAt, latency
                 ? "this is a latency-tracer trace.dat (text, not ring-buffer data); record with 'trace-cmd record -e ...' instead"
                 : "the file has no top-level flyrecord BUFFER option: there is no ring-buffer data to read");
         }
@@ -169,6 +171,7 @@ internal sealed partial class TraceDatMetadata
         }
 
         SubBufferSize = (int)subBufferSize;
+        _subBufferSizeAt = sizeAt;
         SetClock(clock);
         var count = c.ReadCount32("buffer CPU count", TraceDatLayout.V7CpuEntrySize);
         for (var i = 0; i < count; i++)
@@ -190,25 +193,20 @@ internal sealed partial class TraceDatMetadata
 
     private delegate void SectionParser(TraceDatMetadata metadata, ref DatCursor cursor);
 
-    private void ReadSectionWith(long offset, ushort id, string what, SectionParser parse)
+    private void ReadSectionWith((ulong Offset, long At) pointer, ushort id, string what, SectionParser parse)
     {
-        if (offset < 0)
-        {
-            throw File.Error(null, $"{what} offset is past the end of the file");
-        }
-
-        var (data, dataAt, compressed) = ReadSection((ulong)offset, id, what);
+        var (data, dataAt, compressed) = ReadSection(pointer.Offset, id, what, pointer.At);
         var c = File.Cursor(data, dataAt, compressed ? what : null);
         parse(this, ref c);
     }
 
     /// <summary>Reads one section's data: {u16 id, u16 flags, u32 string id, u64 size}, then the data,
     /// decompressed when flag 1 is set ({u32 compressed, u32 uncompressed, data}).</summary>
-    private (byte[] Data, long DataAt, bool Compressed) ReadSection(ulong offsetValue, ushort expectedId, string what)
+    private (byte[] Data, long DataAt, bool Compressed) ReadSection(ulong offsetValue, ushort expectedId, string what, long pointerAt)
     {
         if (offsetValue > (ulong)File.Length)
         {
-            throw File.Error(null, $"{what} offset {offsetValue} is past the end of the file ({File.Length} bytes)");
+            throw File.Error(pointerAt, $"{what} offset {offsetValue} is past the end of the file ({File.Length} bytes)");
         }
 
         var offset = (long)offsetValue;

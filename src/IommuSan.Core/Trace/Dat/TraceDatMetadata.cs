@@ -14,6 +14,8 @@ internal readonly record struct CpuRegion(int Cpu, long Offset, long Size);
 /// </summary>
 internal sealed partial class TraceDatMetadata
 {
+    private long _subBufferSizeAt;
+
     private TraceDatMetadata(DatFile file, DiagnosticBag diagnostics)
     {
         File = file;
@@ -133,6 +135,7 @@ internal sealed partial class TraceDatMetadata
 
         PageSize = (int)pageSize;
         SubBufferSize = PageSize;
+        _subBufferSizeAt = pageAt;
         KernelLongSize = FileLongSize;
         return pc.FileOffset;
     }
@@ -241,7 +244,7 @@ internal sealed partial class TraceDatMetadata
 
         if (SubBufferSize <= PageHeaderSize + TraceDatLayout.EventHeaderSize)
         {
-            throw File.Error(null, $"sub-buffer size {SubBufferSize} leaves no room after the {PageHeaderSize}-byte page header");
+            throw File.Error(_subBufferSizeAt, $"sub-buffer size {SubBufferSize} leaves no room after the {PageHeaderSize}-byte page header");
         }
 
         foreach (var cpu in Cpus)
