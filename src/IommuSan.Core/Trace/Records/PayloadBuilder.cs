@@ -13,12 +13,16 @@ namespace IommuSan.Trace.Records;
 internal sealed class PayloadBuilder
 {
     private readonly EventFormat _format;
+    private readonly int _commonTypeIndex;
+    private readonly int _commonPidIndex;
     private byte[] _buffer = new byte[256];
     private int _dynamicEnd;
 
     public PayloadBuilder(EventFormat format)
     {
         _format = format;
+        _commonTypeIndex = format.IndexOf("common_type");
+        _commonPidIndex = format.IndexOf("common_pid");
         Reset(0);
     }
 
@@ -30,8 +34,8 @@ internal sealed class PayloadBuilder
         EnsureCapacity(_format.PayloadSize);
         Array.Clear(_buffer, 0, Math.Max(_dynamicEnd, _format.PayloadSize));
         _dynamicEnd = Align4(_format.PayloadSize);
-        TrySet("common_type", (ulong)_format.Id);
-        TrySet("common_pid", (ulong)(uint)pid);
+        TrySet(_commonTypeIndex, (ulong)_format.Id);
+        TrySet(_commonPidIndex, (ulong)(uint)pid);
         return this;
     }
 

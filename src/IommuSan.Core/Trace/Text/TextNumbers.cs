@@ -37,9 +37,13 @@ internal static class TextNumbers
             return false;
         }
 
+        // Up to 15 hex or 19 decimal digits cannot overflow 64 bits: no per-digit overflow check
+        // (a 64-bit division per digit was the reader's largest cost).
+        var safeDigits = radix == 16 ? 15 : 18;
         ulong v = 0;
-        foreach (var b in s)
+        for (var i = 0; i < s.Length; i++)
         {
+            var b = s[i];
             int digit;
             if (b is >= (byte)'0' and <= (byte)'9')
             {
@@ -59,7 +63,7 @@ internal static class TextNumbers
                 return false;
             }
 
-            if (v > (ulong.MaxValue - (ulong)digit) / (ulong)radix)
+            if (i >= safeDigits && v > (ulong.MaxValue - (ulong)digit) / (ulong)radix)
             {
                 return false; // more than 64 bits
             }
