@@ -8,9 +8,9 @@ REPO=$(cd "$CAPTURE_DIR/.." && pwd)
 mkdir -p "$WORK" "$OUT"
 
 kernel_image() {
-    for k in "/boot/vmlinuz-$KVER" "$WORK/kernel-root/boot/vmlinuz-$KVER"; do
-        if [ -f "$k" ]; then echo "$k"; return 0; fi
-    done
-    echo "no kernel image for $KVER: run capture/setup-host.sh" >&2
-    return 1
+  for k in "/boot/vmlinuz-$KVER" "$WORK/kernel-root/boot/vmlinuz-$KVER"; do
+    if [ -f "$k" ]; then echo "$k"; return 0; fi
+  done
+  echo "no kernel image for $KVER: run capture/setup-host.sh" >&2
+  return 1
 }

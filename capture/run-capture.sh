@@ -20,15 +20,15 @@ cmdline="console=ttyS0 rdinit=/init intel_iommu=on iommu.strict=$strict iommu.pa
 
 start=$(date +%s)
 timeout 1800 qemu-system-x86_64 \
-    -machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
-    -device intel-iommu,intremap=on,caching-mode=off \
-    -kernel "$kernel" -initrd "$WORK/initramfs.cpio.gz" -append "$cmdline" \
-    -netdev user,id=n0,net=10.0.2.0/24 -device e1000e,netdev=n0,addr=01.0,mac=52:54:00:12:34:01 \
-    -netdev user,id=n1,net=10.0.3.0/24 \
-    -device virtio-net-pci,netdev=n1,addr=02.0,iommu_platform=on,disable-legacy=on,mac=52:54:00:12:34:02 \
-    -drive file="$dir/nvme.img",if=none,id=nv0,format=raw -device nvme,drive=nv0,serial=iommusan0,addr=03.0 \
-    -drive file="$dir/results.img",if=none,id=res,format=raw -device virtio-blk-pci,drive=res,addr=04.0 \
-    -display none -vga none -serial "file:$dir/console.log" -monitor none -no-reboot </dev/null
+  -machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
+  -device intel-iommu,intremap=on,caching-mode=off \
+  -kernel "$kernel" -initrd "$WORK/initramfs.cpio.gz" -append "$cmdline" \
+  -netdev user,id=n0,net=10.0.2.0/24 -device e1000e,netdev=n0,addr=01.0,mac=52:54:00:12:34:01 \
+  -netdev user,id=n1,net=10.0.3.0/24 \
+  -device virtio-net-pci,netdev=n1,addr=02.0,iommu_platform=on,disable-legacy=on,mac=52:54:00:12:34:02 \
+  -drive file="$dir/nvme.img",if=none,id=nv0,format=raw -device nvme,drive=nv0,serial=iommusan0,addr=03.0 \
+  -drive file="$dir/results.img",if=none,id=res,format=raw -device virtio-blk-pci,drive=res,addr=04.0 \
+  -display none -vga none -serial "file:$dir/console.log" -monitor none -no-reboot </dev/null
 end=$(date +%s)
 tar xf "$dir/results.img" -C "$dir/raw"
 rm -f "$dir/nvme.img" "$dir/results.img"
