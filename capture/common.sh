@@ -5,6 +5,8 @@ CAPTURE_DIR=$(cd "$(dirname "$0")" && pwd)
 WORK=${WORK:-$CAPTURE_DIR/work}
 OUT=${OUT:-$CAPTURE_DIR/out}
 REPO=$(cd "$CAPTURE_DIR/.." && pwd)
+# Where fixtures go; point elsewhere to rehearse a regeneration without touching samples/.
+SAMPLES=${SAMPLES:-$REPO/samples}
 mkdir -p "$WORK" "$OUT"
 
 kernel_image() {

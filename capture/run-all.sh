@@ -23,8 +23,8 @@ while read -r name kprobes strict description; do
     case " $* " in *" $name "*) ;; *) continue ;; esac
   fi
   "$CAPTURE_DIR/run-capture.sh" "$name" "$kprobes" "$strict" "$SCENARIOS" </dev/null
-  python3 "$CAPTURE_DIR/make-manifest.py" "$OUT/$name/raw" "$REPO/samples/$name" "$name" "$description" </dev/null || rc=1
-  du -sh "$REPO/samples/$name"
+  python3 "$CAPTURE_DIR/make-manifest.py" "$OUT/$name/raw" "$SAMPLES/$name" "$name" "$description" </dev/null || rc=1
+  du -sh "$SAMPLES/$name"
 done <<END
 $CONFIGS
 END
