@@ -22,7 +22,10 @@ while read -r name kprobes strict description; do
   if [ $# -gt 0 ]; then
     case " $* " in *" $name "*) ;; *) continue ;; esac
   fi
-  "$CAPTURE_DIR/run-capture.sh" "$name" "$kprobes" "$strict" "$SCENARIOS" </dev/null
+  if ! "$CAPTURE_DIR/run-capture.sh" "$name" "$kprobes" "$strict" "$SCENARIOS" </dev/null; then
+    rc=1
+    continue
+  fi
   python3 "$CAPTURE_DIR/make-manifest.py" "$OUT/$name/raw" "$SAMPLES/$name" "$name" "$description" </dev/null || rc=1
   du -sh "$SAMPLES/$name"
 done <<END
