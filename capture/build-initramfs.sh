@@ -12,7 +12,7 @@ rm -rf "$R"
 mkdir -p "$R/bin" "$R/proc" "$R/sys" "$R/dev" "$R/tmp" "$R/out" "$R/lib/modules" "$R/etc"
 cp /bin/busybox "$R/bin/busybox"
 for a in $("$R/bin/busybox" --list); do
-    [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"
+  [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"
 done
 ln -s bin "$R/sbin"
 mkdir -p "$R/usr"
@@ -22,27 +22,27 @@ ln -s ../bin "$R/usr/sbin"
 # trace-cmd and the shared objects it links against, at their host paths.
 cp /usr/bin/trace-cmd "$R/bin/trace-cmd"
 for lib in $(ldd /usr/bin/trace-cmd | grep -o '/[^ ]*'); do
-    mkdir -p "$R$(dirname "$lib")"
-    cp -L "$lib" "$R$lib"
+  mkdir -p "$R$(dirname "$lib")"
+  cp -L "$lib" "$R$lib"
 done
 plugins=/usr/lib/x86_64-linux-gnu/traceevent/plugins
 if [ -d "$plugins" ]; then
-    mkdir -p "$R$plugins"
-    cp "$plugins"/*.so "$R$plugins/"
+  mkdir -p "$R$plugins"
+  cp "$plugins"/*.so "$R$plugins/"
 fi
 
 # Drivers in dependency order, decompressed for busybox insmod.
 : > "$R/lib/modules/load.order"
 for m in e1000e nvme virtio_net virtio_blk; do
-    modprobe -S "$KVER" --show-depends "$m" | while read -r _ path _; do
-        name=$(basename "$path" .xz)
-        [ -f "$R/lib/modules/$name" ] && continue
-        case $path in
-            *.xz) xz -dc "$path" > "$R/lib/modules/$name" ;;
-            *) cp "$path" "$R/lib/modules/$name" ;;
-        esac
-        echo "$name" >> "$R/lib/modules/load.order"
-    done
+  modprobe -S "$KVER" --show-depends "$m" | while read -r _ path _; do
+    name=$(basename "$path" .xz)
+    [ -f "$R/lib/modules/$name" ] && continue
+    case $path in
+      *.xz) xz -dc "$path" > "$R/lib/modules/$name" ;;
+      *) cp "$path" "$R/lib/modules/$name" ;;
+    esac
+    echo "$name" >> "$R/lib/modules/load.order"
+  done
 done
 cp "$CAPTURE_DIR/module/iommu_scenarios.ko" "$R/lib/modules/"
 

@@ -10,6 +10,7 @@ SCENARIOS=page_uaf,clean,order2_inner,sg_uaf,late_unmap,realloc_mapped,kmalloc_u
 # name kprobes strict description
 CONFIGS='tracepoints-strict-scenarios 0 1 tracepoint events only (iommu, dma, kmem page and kmalloc events), iommu.strict=1
 kprobes-strict-scenarios 1 1 tracepoint events plus kprobes carrying the IOMMU domain pointer, iommu.strict=1
+tracepoints-lazy-scenarios 0 0 tracepoint events only (iommu, dma, kmem page and kmalloc events), iommu.strict=0 (lazy invalidation, DMA-FQ domains)
 kprobes-lazy-scenarios 1 0 tracepoint events plus kprobes carrying the IOMMU domain pointer, iommu.strict=0 (lazy invalidation, DMA-FQ domains)'
 
 t0=$(date +%s)
@@ -18,12 +19,15 @@ t0=$(date +%s)
 t1=$(date +%s)
 rc=0
 while read -r name kprobes strict description; do
-    if [ $# -gt 0 ]; then
-        case " $* " in *" $name "*) ;; *) continue ;; esac
-    fi
-    "$CAPTURE_DIR/run-capture.sh" "$name" "$kprobes" "$strict" "$SCENARIOS" </dev/null
-    python3 "$CAPTURE_DIR/make-manifest.py" "$OUT/$name/raw" "$REPO/samples/$name" "$name" "$description" </dev/null || rc=1
-    du -sh "$REPO/samples/$name"
+  if [ $# -gt 0 ]; then
+    case " $* " in *" $name "*) ;; *) continue ;; esac
+  fi
+  if ! "$CAPTURE_DIR/run-capture.sh" "$name" "$kprobes" "$strict" "$SCENARIOS" </dev/null; then
+    rc=1
+    continue
+  fi
+  python3 "$CAPTURE_DIR/make-manifest.py" "$OUT/$name/raw" "$SAMPLES/$name" "$name" "$description" </dev/null || rc=1
+  du -sh "$SAMPLES/$name"
 done <<END
 $CONFIGS
 END

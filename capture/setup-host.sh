@@ -6,7 +6,7 @@ set -eu
 . "$(dirname "$0")/common.sh"
 
 if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    cat > /etc/apt/sources.list.d/bookworm-backports.sources <<'SRC'
+  cat > /etc/apt/sources.list.d/bookworm-backports.sources <<'SRC'
 Types: deb
 URIs: http://deb.debian.org/debian
 Suites: bookworm-backports
@@ -15,16 +15,16 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
 install_missing() {
-    # $1: extra apt-get options; the rest: packages
-    opts=$1; shift
-    need=
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
-    done
-    [ -z "$need" ] && return 0
-    [ -n "${updated:-}" ] || { apt-get update; updated=1; }
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y $opts $need
+  # $1: extra apt-get options; the rest: packages
+  opts=$1; shift
+  need=
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
+  done
+  [ -z "$need" ] && return 0
+  [ -n "${updated:-}" ] || { apt-get update; updated=1; }
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y $opts $need
 }
 # Tools from bookworm itself (QEMU 7.2, trace-cmd 3.1.6), the kernel from bookworm-backports.
 install_missing "" qemu-system-x86 qemu-utils busybox-static trace-cmd zstd xz-utils build-essential kmod cpio python3

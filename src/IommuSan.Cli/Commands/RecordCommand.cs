@@ -127,7 +127,7 @@ internal static class RecordCommand
         var events = new List<string>(plan.Events);
         foreach (var name in probes.Available)
         {
-            events.Add(ProbeSpec.Group + ":" + name);
+            events.Add(ProbeSpec.EventNameOf(name));
         }
 
         Console.Error.WriteLine($"iommusan: recording {string.Join(' ', events)}");

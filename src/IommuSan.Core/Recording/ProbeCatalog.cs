@@ -17,6 +17,9 @@ internal sealed record ProbeSpec(string Name, string Function, ProbeKind Kind, s
 {
     public const string Group = "kprobes";
 
+    /// <summary>How trace-cmd's <c>-e</c> and tracefs paths name a probe's event: <c>kprobes:NAME</c>.</summary>
+    public static string EventNameOf(string name) => Group + ":" + name;
+
     /// <summary>The kprobe_events line, with each <c>{aN}</c> replaced by <paramref name="argument"/>(N).</summary>
     public string Render(Func<int, string> argument)
     {

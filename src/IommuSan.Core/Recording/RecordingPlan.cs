@@ -11,7 +11,7 @@ internal enum KprobeMode
 /// <summary>One kprobe event to add: its name in the kprobes group and its kprobe_events line.</summary>
 internal readonly record struct KprobeDefinition(string Name, string Function, string Line)
 {
-    public string EventName => ProbeSpec.Group + ":" + Name;
+    public string EventName => ProbeSpec.EventNameOf(Name);
 }
 
 /// <summary>
@@ -35,9 +35,6 @@ internal sealed class RecordingPlan
 
     /// <summary>What the recording will lack on this kernel, in words a user can act on.</summary>
     public IReadOnlyList<string> Notes { get; }
-
-    /// <summary>Tracepoints plus the kprobe events, as trace-cmd's <c>-e</c> takes them.</summary>
-    public IEnumerable<string> AllEvents => Events.Concat(Probes.Select(p => p.EventName));
 
     /// <exception cref="InvalidOperationException">kprobes were required but cannot be added, or no event exists.</exception>
     public static RecordingPlan Create(TracefsFeatures features, KprobeArchitecture? arch, KprobeMode mode)

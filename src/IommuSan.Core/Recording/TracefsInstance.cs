@@ -8,6 +8,7 @@ namespace IommuSan.Recording;
 internal sealed class TracefsInstance : IDisposable
 {
     private readonly List<string> _enabled = [];
+    private readonly List<string> _problems = [];
     private bool _removed;
 
     private TracefsInstance(string path)
@@ -18,7 +19,7 @@ internal sealed class TracefsInstance : IDisposable
     public string Path { get; }
 
     /// <summary>Events that could not be enabled (each with the reason).</summary>
-    public List<string> Problems { get; } = [];
+    public IReadOnlyList<string> Problems => _problems;
 
     public static TracefsInstance Create(string root, string name, int bufferKb, IEnumerable<string> events)
     {
@@ -40,7 +41,7 @@ internal sealed class TracefsInstance : IDisposable
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
-                    instance.Problems.Add($"could not enable {e}: {ex.Message}");
+                    instance._problems.Add($"could not enable {e}: {ex.Message}");
                 }
             }
         }
