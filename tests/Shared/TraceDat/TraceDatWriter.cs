@@ -33,8 +33,11 @@ internal sealed class TraceDatWriterOptions
     /// <summary>sizeof(long), user space and kernel alike (4 or 8).</summary>
     public int LongSize { get; init; } = 8;
 
-    /// <summary>Page size and ring-buffer sub-buffer size.</summary>
+    /// <summary>The traced machine's page size (initial format).</summary>
     public int PageSize { get; init; } = 4096;
+
+    /// <summary>v7: ring-buffer sub-buffer size when the kernel used a larger one (buffer_subbuf_size_kb); 0 = the page size.</summary>
+    public int SubBufferSize { get; init; }
 
     public string Clock { get; init; } = "local";
 
@@ -120,6 +123,11 @@ internal sealed class TraceDatWriter
             throw new ArgumentException("unsupported writer options", nameof(options));
         }
 
+        if (options.SubBufferSize != 0 && (options.Version == 6 || options.SubBufferSize < options.PageSize || (options.SubBufferSize & (options.SubBufferSize - 1)) != 0))
+        {
+            throw new ArgumentException("a separate sub-buffer size needs v7 and a power of two not below the page size", nameof(options));
+        }
+
         if (options.Version == 6 && options.Compression != DatCompression.None)
         {
             throw new ArgumentException("v6 files are never compressed", nameof(options));
@@ -130,6 +138,8 @@ internal sealed class TraceDatWriter
     }
 
     private int HeaderSize => 8 + _o.LongSize;
+
+    private int SubBufferSize => _o.SubBufferSize > 0 ? _o.SubBufferSize : _o.PageSize;
 
     private bool Compressed => _o.Compression != DatCompression.None;
 
@@ -330,7 +340,7 @@ internal sealed class TraceDatWriter
         Put64(tmp, (ulong)sectionAt);
         b.Write(tmp, 0, 8);
         b.Write(Encoding.ASCII.GetBytes(instance + "\0" + _o.Clock + "\0"));
-        Put32(tmp, (uint)_o.PageSize);
+        Put32(tmp, (uint)SubBufferSize);
         b.Write(tmp, 0, 4);
         Put32(tmp, (uint)entries.Count);
         b.Write(tmp, 0, 4);
@@ -397,7 +407,7 @@ internal sealed class TraceDatWriter
             "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n" +
             $"\tfield: local_t commit;\toffset:8;\tsize:{l};\tsigned:1;\n" +
             "\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n" +
-            $"\tfield: char data;\toffset:{8 + l};\tsize:{_o.PageSize - 8 - l};\tsigned:0;\n");
+            $"\tfield: char data;\toffset:{8 + l};\tsize:{SubBufferSize - 8 - l};\tsigned:0;\n");
         var ev = Encoding.ASCII.GetBytes(
             "# compressed entry header\n\ttype_len    :    5 bits\n\ttime_delta  :   27 bits\n\tarray       :   32 bits\n\n" +
             "\tpadding     : type == 29\n\ttime_extend : type == 30\n\ttime_stamp : type == 31\n\tdata max type_len  == 28\n");
@@ -594,7 +604,7 @@ internal sealed class TraceDatWriter
             _countAt = w._out.Position;
             w._map.Field($"cpu{cpu} chunk count", _countAt, 4);
             w.W32(0);
-            _chunk = new byte[w._o.PageSize * Math.Max(1, w._o.ChunkPages)];
+            _chunk = new byte[w.SubBufferSize * Math.Max(1, w._o.ChunkPages)];
         }
 
         public void Page(byte[] page)
@@ -641,7 +651,7 @@ internal sealed class TraceDatWriter
     /// <summary>Packs one CPU's events into sub-buffers: page header, then event headers and payloads.</summary>
     private sealed class PageEncoder(TraceDatWriter w, int cpu, IPageSink sink)
     {
-        private readonly byte[] _page = new byte[w._o.PageSize];
+        private readonly byte[] _page = new byte[w.SubBufferSize];
         private bool _open;
         private int _pos;
         private int _limit;
@@ -659,9 +669,9 @@ internal sealed class TraceDatWriter
             var length = (payload.Length + 3) & ~3;
             var lengthInArray = w._o.LengthInArrayAlways || length > MaxSmallPayload || length == 0;
             var eventSize = (lengthInArray ? 8 : 4) + length;
-            if (eventSize > w._o.PageSize - w.HeaderSize - 8 - w._o.LongSize)
+            if (eventSize > w.SubBufferSize - w.HeaderSize - 8 - w._o.LongSize)
             {
-                throw new ArgumentException($"a {payload.Length}-byte payload does not fit a {w._o.PageSize}-byte sub-buffer");
+                throw new ArgumentException($"a {payload.Length}-byte payload does not fit a {w.SubBufferSize}-byte sub-buffer");
             }
 
             _eventIndex++;
@@ -733,7 +743,7 @@ internal sealed class TraceDatWriter
             _time = time;
             w.Put64(_page, time);
             _pos = w.HeaderSize;
-            _limit = w._o.PageSize;
+            _limit = w.SubBufferSize;
             _lost = w._o.LostEventsBeforePage.TryGetValue((cpu, PageCount), out var lost);
             _lostStored = _lost && lost >= 0;
             _lostCount = _lostStored ? (ulong)lost : 0;

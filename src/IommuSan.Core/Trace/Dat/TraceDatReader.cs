@@ -30,6 +30,7 @@ internal sealed class TraceDatReader : ITraceSource
     private readonly Stream _stream;
     private readonly bool _leaveOpen;
     private readonly TraceDatMetadata _meta;
+    private readonly long _dataStart;
     private long _position;
     private bool _started;
     private bool _disposed;
@@ -39,7 +40,15 @@ internal sealed class TraceDatReader : ITraceSource
         _stream = stream;
         _leaveOpen = leaveOpen;
         _meta = meta;
-        _position = Math.Min(meta.MetadataEnd, meta.File.Length);
+        // Progress counts the header up to the first CPU's data, then the ring-buffer bytes consumed.
+        _dataStart = meta.MetadataEnd;
+        foreach (var cpu in meta.Cpus)
+        {
+            _dataStart = Math.Min(_dataStart, cpu.Offset);
+        }
+
+        _dataStart = Math.Min(_dataStart, meta.File.Length);
+        _position = _dataStart;
     }
 
     /// <summary>Opens a trace.dat from a seekable stream. Throws <see cref="TraceDataException"/> when the file is unusable.</summary>
@@ -280,7 +289,7 @@ internal sealed class TraceDatReader : ITraceSource
 
     private void UpdatePosition(List<CpuEventStream> streams)
     {
-        var consumed = _meta.MetadataEnd;
+        var consumed = _dataStart;
         foreach (var s in streams)
         {
             consumed += s.Consumed;

@@ -168,6 +168,37 @@ public sealed class MalformedFileTests
         Assert.Contains("latency-tracer", e.Problem, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Seeded fuzzing: random bytes of a valid file overwritten, anywhere (metadata, chunk headers, pages).
+    /// Each mutant must read to the end (possibly with diagnostics) or fail with a TraceDataException —
+    /// never another exception, never a hang.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Layouts))]
+    public void Random_byte_damage_never_crashes_or_hangs_the_reader(int version, string compression)
+    {
+        var (bytes, _) = ValidFile(version, compression);
+        var rng = new Random(20261124 + version + compression.Length);
+        for (var round = 0; round < 150; round++)
+        {
+            var mutant = (byte[])bytes.Clone();
+            var hits = 1 + rng.Next(8);
+            for (var k = 0; k < hits; k++)
+            {
+                // Half the damage lands in the first 4 KiB (where the metadata and its lengths are).
+                var at = rng.Next(2) == 0 ? rng.Next(Math.Min(4096, mutant.Length)) : rng.Next(mutant.Length);
+                mutant[at] = (byte)rng.Next(256);
+            }
+
+            // Outcome fails the test on any other exception type or on a timeout.
+            if (Outcome(mutant, out _) is { } e)
+            {
+                Assert.Equal(Name, e.File);
+                Assert.NotNull(e.ByteOffset);
+            }
+        }
+    }
+
     [Fact]
     public void An_empty_file_is_rejected() => Assert.Contains("not a trace.dat", Rejected([], "empty").Problem, StringComparison.Ordinal);
 

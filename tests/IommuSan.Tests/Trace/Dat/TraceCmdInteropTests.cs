@@ -38,6 +38,23 @@ public sealed class TraceCmdInteropTests
     public void Trace_cmd_report_lists_the_same_events_as_the_reader(int version, string compression, bool bigEndian, int longSize) =>
         CompareWithTraceCmd(version, Enum.Parse<DatCompression>(compression, ignoreCase: true), bigEndian, longSize);
 
+    [TraceCmdTheory]
+    [InlineData("7", "none")]
+    [InlineData("6", "none")]
+    public void A_capture_converted_by_trace_cmd_reads_as_the_same_events(string version, string compression)
+    {
+        const string Capture = "kprobes-page_uaf-clean";
+        using var converted = new TempFile(".dat");
+        var (exit, _, error) = TraceCmd.Run(["convert", "-i", DatFixtures.V7Path(Capture), "-o", converted.Path,
+            "--file-version", version, "--compression", compression]);
+        Assert.True(exit == 0, $"trace-cmd convert failed ({exit}): {error}");
+
+        using var original = DatFixtures.Open(DatFixtures.V7Path(Capture));
+        using var copy = DatFixtures.Open(converted.Path);
+        Assert.Equal("none", copy.Compression);
+        Assert.Equal(DatFixtures.Snapshot(original), DatFixtures.Snapshot(copy));
+    }
+
     [TraceCmdZlibFact]
     public void Trace_cmd_report_reads_zlib_files_written_by_the_writer() => CompareWithTraceCmd(7, DatCompression.Zlib, false, 8);
 

@@ -63,6 +63,29 @@ public sealed class WriterRoundTripTests
         Assert.Equal(Expected(events, trace, false), actual);
     }
 
+    [Theory]
+    [InlineData(4096, 0, "none")]
+    [InlineData(4096, 16384, "zstd")]
+    [InlineData(16384, 0, "zlib")]
+    [InlineData(65536, 0, "none")]
+    public void Page_and_sub_buffer_sizes_come_from_the_file(int pageSize, int subBufferSize, string compression)
+    {
+        var trace = new SyntheticTrace(seed: 17);
+        var events = Enumerable.Range(0, 2).SelectMany(cpu => trace.EventsOfCpu(cpu, 4000)).ToList();
+        var options = new TraceDatWriterOptions
+        {
+            Compression = Enum.Parse<DatCompression>(compression, ignoreCase: true), PageSize = pageSize, SubBufferSize = subBufferSize,
+            CpuCount = 2, Formats = SyntheticTrace.Formats, Comms = trace.Comms,
+        };
+
+        var actual = WriteAndRead(options, events, out var reader);
+
+        Assert.Equal(System.Numerics.BitOperations.Log2((uint)pageSize), reader.CpuPageShift);
+        Assert.Equal(subBufferSize > 0 ? subBufferSize : pageSize, reader.SubBufferSize);
+        Assert.Equal(0, reader.Diagnostics.Count);
+        Assert.Equal(Expected(events, trace, false), actual);
+    }
+
     [Fact]
     public void Big_endian_payload_fields_decode_to_the_values_written()
     {
