@@ -75,8 +75,10 @@ public sealed class DumpCommandTests
         Assert.Equal(ExitCodes.Ok, exit);
         Assert.Equal(17, lines.Count);
         var diagnostics = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(3, diagnostics.Length);
-        Assert.Contains(diagnostics, d => d.Contains("events-lost cpu 1: 17", StringComparison.Ordinal));
+        // lost events, the excerpt's lines taken from different moments (time steps back on both CPUs), a bad map, a junk line
+        Assert.Equal(5, diagnostics.Length);
+        Assert.Contains(diagnostics, d => d.Contains("events-lost cpu 1: 17 at line 19", StringComparison.Ordinal));
+        Assert.Contains(diagnostics, d => d.Contains("time-went-backwards cpu 0: 2 at line 26", StringComparison.Ordinal));
     }
 
     private static (int Exit, List<string> Lines, string Stderr) Dump(string path, EventFilter? filter)

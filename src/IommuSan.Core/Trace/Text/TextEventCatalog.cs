@@ -27,6 +27,9 @@ internal sealed class TextEventCatalog
     private readonly Dictionary<string, TextEventType>.AlternateLookup<ReadOnlySpan<char>> _byQualifiedLookup;
     private readonly List<EventFormat> _formats = [];
     private int _synthesized;
+    private readonly byte[] _lastName = new byte[64];
+    private int _lastNameLength;
+    private TextEventType? _lastType;
 
     public TextEventCatalog(IEnumerable<EventFormat> userFormats, bool includeBuiltins = true)
     {
@@ -84,6 +87,25 @@ internal sealed class TextEventCatalog
 
     /// <summary>The event type a line's name refers to; <paramref name="system"/> is empty when the line prints none.</summary>
     public TextEventType? Find(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name)
+    {
+        // Runs of the same event are common (page allocations, frees): check the last hit first.
+        if (_lastType is not null && system.IsEmpty && name.SequenceEqual(_lastName.AsSpan(0, _lastNameLength)))
+        {
+            return _lastType;
+        }
+
+        var found = FindUncached(system, name);
+        if (found is not null && system.IsEmpty && name.Length <= _lastName.Length)
+        {
+            name.CopyTo(_lastName);
+            _lastNameLength = name.Length;
+            _lastType = found;
+        }
+
+        return found;
+    }
+
+    private TextEventType? FindUncached(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name)
     {
         Span<char> chars = stackalloc char[128];
         if (system.Length + name.Length + 1 > chars.Length)

@@ -18,6 +18,11 @@ internal sealed class TextPayloadDecoder
 
     private readonly PrintTemplate _template;
     private readonly PayloadBuilder _builder;
+    private const int MaxRememberedText = 256;
+
+    private readonly byte[][] _lastNameText;
+    private readonly int[] _lastNameLength;
+    private readonly ulong[] _lastNameValue;
     private ulong[] _elements = new ulong[16];
     private byte[] _stringScratch = new byte[64];
 
@@ -25,6 +30,14 @@ internal sealed class TextPayloadDecoder
     {
         _template = template;
         _builder = new PayloadBuilder(template.Format);
+        _lastNameText = new byte[template.Parts.Length][];
+        _lastNameLength = new int[template.Parts.Length];
+        _lastNameValue = new ulong[template.Parts.Length];
+        for (var i = 0; i < template.Parts.Length; i++)
+        {
+            _lastNameLength[i] = -1;
+            _lastNameText[i] = template.Parts[i].Target is ConversionTarget.Symbolic or ConversionTarget.Flags ? new byte[MaxRememberedText] : [];
+        }
     }
 
     public PrintTemplate Template => _template;
@@ -102,7 +115,7 @@ internal sealed class TextPayloadDecoder
                     break;
                 default:
                     length = ValueLength(rest, parts, i);
-                    if (length < 0 || !SetValue(part, rest[..length], decimalNext))
+                    if (length < 0 || !SetValue(part, i, rest[..length], decimalNext))
                     {
                         return false;
                     }
@@ -157,7 +170,7 @@ internal sealed class TextPayloadDecoder
         return at < 0 ? rest.Length : at;
     }
 
-    private bool SetValue(TemplatePart part, ReadOnlySpan<byte> value, bool decimalOnly)
+    private bool SetValue(TemplatePart part, int partIndex, ReadOnlySpan<byte> value, bool decimalOnly)
     {
         switch (part.Target)
         {
@@ -178,10 +191,22 @@ internal sealed class TextPayloadDecoder
                 SetString(part.FieldIndex, value);
                 return true;
             case ConversionTarget.Symbolic:
-                _builder.TrySet(part.FieldIndex, ParseSymbol(part, value));
-                return true;
             case ConversionTarget.Flags:
-                _builder.TrySet(part.FieldIndex, ParseFlags(part, value));
+                // The same few texts repeat ("GFP_KERNEL_ACCOUNT|__GFP_ZERO", "TO_DEVICE"): remember the last one.
+                var lastLength = _lastNameLength[partIndex];
+                if (lastLength < 0 || !value.SequenceEqual(_lastNameText[partIndex].AsSpan(0, lastLength)))
+                {
+                    _lastNameValue[partIndex] = part.Target == ConversionTarget.Flags ? ParseFlags(part, value) : ParseSymbol(part, value);
+                    var remember = value.Length <= MaxRememberedText;
+                    if (remember)
+                    {
+                        value.CopyTo(_lastNameText[partIndex]);
+                    }
+
+                    _lastNameLength[partIndex] = remember ? value.Length : -1;
+                }
+
+                _builder.TrySet(part.FieldIndex, _lastNameValue[partIndex]);
                 return true;
             default:
                 return false;

@@ -20,6 +20,7 @@ internal sealed class TextTraceSource : ITraceSource
     private readonly Stream _positionStream;
     private readonly TextEventCatalog _catalog;
     private readonly Dictionary<int, string> _comms = [];
+    private readonly Dictionary<int, long> _lastTimeByCpu = [];
     private bool _read;
     private int _filterGeneration;
 
@@ -124,6 +125,14 @@ internal sealed class TextTraceSource : ITraceSource
             return false;
         }
 
+        // Text is in the tracer's order; say so when a CPU's clock steps back (events stay in file order).
+        if (_lastTimeByCpu.TryGetValue(head.Cpu, out var last) && head.TimeNs < last)
+        {
+            Diagnostics.Add(DiagnosticCatalog.TimeWentBackwards, head.Cpu, 1, head.TimeNs, $"line {lineNumber}",
+                $"cpu {head.Cpu}: timestamp {head.TimeNs} ns after {last} ns");
+        }
+
+        _lastTimeByCpu[head.Cpu] = head.TimeNs;
         var comm = Comm(head.Pid, line.Slice(head.CommStart, head.CommLength));
         traceEvent = new TraceEvent(head.TimeNs, head.Cpu, head.Pid, comm, type.Format, payload);
         return true;
