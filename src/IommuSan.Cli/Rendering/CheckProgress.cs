@@ -6,14 +6,17 @@ namespace IommuSan.Cli.Rendering;
 
 /// <summary>
 /// A Spectre.Console progress bar on stderr while a trace is checked, only when both stdout and
-/// stderr are terminals (never in pipes, CI logs or files); it appears after a short delay so
-/// small traces finish without one.
+/// stderr are terminals (never in pipes, CI logs or files), and only for inputs large enough to take
+/// more than a moment (small traces finish before a bar would be worth drawing).
 /// </summary>
 internal static class CheckProgress
 {
+    /// <summary>Inputs smaller than this (as stored: compressed size for .gz/.zst) get no bar; the bundled samples check in well under a second.</summary>
+    public const long MinBytesForProgress = 16L << 20;
+
     public static CheckReport Run(ITraceSource source, bool allowed, Func<Action<long, long>, CheckReport> check)
     {
-        if (!allowed || Console.IsOutputRedirected || Console.IsErrorRedirected)
+        if (!allowed || Console.IsOutputRedirected || Console.IsErrorRedirected || source.Length < MinBytesForProgress)
         {
             return check((_, _) => { });
         }

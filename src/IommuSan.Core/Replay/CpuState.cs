@@ -13,6 +13,13 @@ internal struct ProbeContext
     public long TimeNs;
     public int Pid;
 
+    /// <summary>The call maps (its probe recorded a paddr): an unmap inside it is the map's error path.</summary>
+    public bool IsMap;
+    public ulong Paddr;
+
+    /// <summary>Its iommu:map was emitted: the call succeeded (it stays open until its return probe, if any).</summary>
+    public bool Completed;
+
     public readonly bool Covers(ulong iova) => Size == 0 ? iova >= Iova : iova >= Iova && iova - Iova < Size;
 }
 
@@ -74,6 +81,38 @@ internal sealed class CpuState
                 Array.Copy(_probes, i + 1, _probes, i, _probeCount - i - 1);
                 _probeCount--;
                 return;
+            }
+        }
+    }
+
+    /// <summary>An open map call on this CPU (a map probe with a size) covering <paramref name="iova"/>: an unmap inside it
+    /// is the error path of a map that failed half way.</summary>
+    public bool TryFindOpenMap(ulong iova, long nowNs, out ProbeContext context)
+    {
+        for (var i = _probeCount - 1; i >= 0; i--)
+        {
+            ref var p = ref _probes[i];
+            if (p.IsMap && !p.Completed && p.Size != 0 && nowNs - p.TimeNs <= ProbeContextLifetimeNs && p.Covers(iova))
+            {
+                context = p;
+                return true;
+            }
+        }
+
+        context = default;
+        return false;
+    }
+
+    /// <summary>An iommu:map is emitted when a map call succeeds: the map calls of exactly that range are complete.
+    /// They stay on the stack (their return probe pops them; removing them here would let that return probe
+    /// pop an interrupted outer call of the same function instead).</summary>
+    public void CompleteMaps(ulong iova, ulong size)
+    {
+        for (var i = _probeCount - 1; i >= 0; i--)
+        {
+            if (_probes[i].IsMap && _probes[i].Iova == iova && _probes[i].Size == size)
+            {
+                _probes[i].Completed = true;
             }
         }
     }

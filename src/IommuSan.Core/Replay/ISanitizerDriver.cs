@@ -38,6 +38,10 @@ internal interface ISanitizerDriver
     /// <summary>iommu:unmap: unmap_begin, unmap the mirror page table by what the trace says went, unmap_end.</summary>
     void Unmap(int domain, ulong iova, ulong size, ulong unmapped, List<SanitizerReport> reports);
 
+    /// <summary>Maps the mirror page table only, without the sanitizer's map hook: a range the real page table
+    /// held but the sanitizer never counted (the half-done map of a failed map call).</summary>
+    void MapPageTableOnly(int domain, ulong iova, ulong paddr, ulong size);
+
     /// <summary>The page allocator's check of <paramref name="count"/> pages from <paramref name="pfn"/> (alloc or free).</summary>
     void CheckPages(ulong pfn, ulong count, List<SanitizerReport> reports);
 

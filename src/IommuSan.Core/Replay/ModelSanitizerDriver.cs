@@ -85,6 +85,14 @@ internal sealed class ModelSanitizerDriver : ISanitizerDriver, IFindingSink
         }
     }
 
+    public void MapPageTableOnly(int domain, ulong iova, ulong paddr, ulong size)
+    {
+        if (size != 0 && paddr != 0 && paddr + size > paddr)
+        {
+            _ = _domains[domain].PageTable.Map(iova, paddr, size, out _);
+        }
+    }
+
     public void CheckPages(ulong pfn, ulong count, List<SanitizerReport> reports)
     {
         _sink = reports;

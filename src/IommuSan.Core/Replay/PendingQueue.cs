@@ -17,6 +17,12 @@ internal struct PendingItem
 
     public AttributionSource Source;
 
+    /// <summary>The unmap runs inside an open map call (kprobes): the map's error path. <see cref="MapErrorPaddr"/>
+    /// is where the failed map had put the unmapped iova.</summary>
+    public bool MapErrorPath;
+
+    public ulong MapErrorPaddr;
+
     public readonly bool NeedsAttribution =>
         Domain < 0 && Device is null && Event.Kind is CheckEventKind.IommuMap or CheckEventKind.IommuUnmap;
 }

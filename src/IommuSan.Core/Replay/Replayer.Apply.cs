@@ -198,13 +198,29 @@ internal sealed partial class Replayer
             source = AttributionSource.Inference;
         }
 
-        if (!HasLive(domain, e.Iova))
+        if (item.MapErrorPath && !HasLive(domain, e.Iova))
+        {
+            // A map failed half way and its error path unmaps the part already in the page table, which no
+            // iommu:map announced and the sanitizer never counted. Linux 7.0.0 to 7.0.10 (CVE-2026-64152) ran
+            // unmap_begin over it anyway: kernel mode reproduces that (the counts go below zero); precise mode
+            // knows nothing was counted and leaves the counts alone.
+            Statistics.MapErrorPathUnmaps++;
+            if (_options.Mode != CheckMode.Kernel || e.UnmappedSize == 0)
+            {
+                return;
+            }
+
+            _model.MapPageTableOnly(domain.ModelHandle, e.Iova, item.MapErrorPaddr, e.UnmappedSize);
+            _pendingNote = "the unmap is the error path of a map that failed half way (no iommu:map for this range): Linux 7.0.0 to 7.0.10 decremented counts the map never raised (CVE-2026-64152)";
+        }
+        else if (!HasLive(domain, e.Iova))
         {
             NoteUnseenMapping(e);
         }
 
         Count(source);
         UnmapInModel(domain, e, e.Iova, e.Size, e.UnmappedSize, source);
+        _pendingNote = null;
     }
 
     private void NoteUnseenMapping(in CheckEvent e)

@@ -18,6 +18,22 @@ internal sealed partial class Replayer
             item.Domain = domain.Id;
             item.Source = AttributionSource.Kprobe;
             cpu.RememberRecent(new RecentIommuEvent { Pid = e.Pid, Iova = e.Iova, Domain = domain.Id, IsMap = e.Kind == CheckEventKind.IommuMap, TimeNs = e.TimeNs });
+            if (e.Kind == CheckEventKind.IommuUnmap && cpu.TryFindOpenMap(e.Iova, e.TimeNs, out var map))
+            {
+                item.MapErrorPath = true;
+                item.MapErrorPaddr = map.Paddr + (e.Iova - map.Iova);
+            }
+
+            if (e.Kind == CheckEventKind.IommuUnmap && cpu.LastUnmapSg is { Valid: true } named && named.Pid == e.Pid)
+            {
+                // The dma_unmap_sg just before this unmap names the kprobe domain's device.
+                if (named.Device.Length > 0)
+                {
+                    _domains.AddDevice(domain, named.Device);
+                }
+
+                cpu.LastUnmapSg = default;
+            }
         }
         else if (e.Kind == CheckEventKind.IommuUnmap && cpu.LastUnmapSg is { Valid: true } sg && sg.Pid == e.Pid
             && e.TimeNs - sg.TimeNs <= _options.AttributionWindowNs)
@@ -26,6 +42,11 @@ internal sealed partial class Replayer
             item.Device = sg.Device;
             item.Source = AttributionSource.DmaEvent;
             cpu.LastUnmapSg = default;
+        }
+
+        if (e.Kind == CheckEventKind.IommuMap)
+        {
+            cpu.CompleteMaps(e.Iova, e.Size);
         }
 
         if (_queue.Count == 0 && !item.NeedsAttribution)

@@ -14,6 +14,9 @@ internal sealed partial class Replayer
     private readonly List<(int Ambiguity, int Domain, long Serial)> _deferred = [];
     private readonly List<int> _covering = [];
 
+    // A note for the findings of the unmap being applied (set around one UnmapInModel call).
+    private string? _pendingNote;
+
     private void CheckPages(in CheckEvent e, ulong pfn, int order)
     {
         _reports.Clear();
@@ -209,14 +212,23 @@ internal sealed partial class Replayer
             switch (rep.Kind)
             {
                 case SanitizerReportKind.UnbalancedUnmap:
-                    _findings.Add(new Finding
+                {
+                    var finding = new Finding
                     {
                         Kind = FindingKind.UnbalancedUnmap,
                         Pfn = rep.Pfn,
                         Event = Evidence(e),
                         Message = $"WARNING: iommu unmap of iova 0x{iova:x} size {size} in {domain.DeviceText ?? domain.Label} takes the mapping count of pfn 0x{rep.Pfn:x} below zero",
-                    });
+                    };
+                    if (_pendingNote is not null)
+                    {
+                        finding.Notes.Add(_pendingNote);
+                    }
+
+                    _findings.Add(finding);
                     break;
+                }
+
                 case SanitizerReportKind.UnmappedMoreThanRequested:
                     _findings.Add(new Finding
                     {

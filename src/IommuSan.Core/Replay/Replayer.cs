@@ -85,6 +85,7 @@ internal sealed partial class Replayer
                 Cpu(e.Cpu).PushProbe(new ProbeContext
                 {
                     Domain = e.Domain, Iova = e.Iova, Size = e.Size, ProbeAddress = e.ProbeAddress, TimeNs = e.TimeNs, Pid = e.Pid,
+                    IsMap = e.Flags == 1, Paddr = e.Paddr,
                 });
                 break;
             case CheckEventKind.ProbeReturn:
@@ -204,6 +205,9 @@ internal sealed class ReplayStatistics
     public long FailedMapUnwinds { get; set; }
 
     public long AmbiguousUnmaps { get; set; }
+
+    /// <summary>Unmaps inside a map call that never emitted iommu:map: the error path of a map that failed half way.</summary>
+    public long MapErrorPathUnmaps { get; set; }
 
     public int Domains { get; set; }
 }

@@ -258,5 +258,8 @@ internal sealed class Statistics
 
     public required long FailedMapUnwinds { get; init; }
 
+    /// <summary>Unmaps inside a map call whose range no iommu:map announced (a map that failed half way; kprobes).</summary>
+    public required long MapErrorPathUnmaps { get; init; }
+
     public required int Domains { get; init; }
 }

@@ -74,6 +74,7 @@ internal static class CheckReportBuilder
                 UnmapsOfUnseenMappings = s.UnmapsOfUnseenMappings,
                 FreesWithoutAlloc = s.FreesWithoutAlloc,
                 FailedMapUnwinds = s.FailedMapUnwinds,
+                MapErrorPathUnmaps = s.MapErrorPathUnmaps,
                 Domains = s.Domains,
             },
         };

@@ -70,7 +70,8 @@ internal readonly record struct CheckEvent
     /// An entry probe at offset 0 and a return probe of the same function carry the same value.</summary>
     public ulong ProbeAddress { get; init; }
 
-    /// <summary>io_page_fault flags, add_device_to_group group id.</summary>
+    /// <summary>io_page_fault flags, add_device_to_group group id; for a domain-carrying kprobe, 1 when it records
+    /// a paddr (the entry of a map call such as <c>__iommu_map</c>), else 0.</summary>
     public long Flags { get; init; }
 
     /// <summary>The event at a glance, for messages (no allocation on the replay path).</summary>

@@ -143,6 +143,7 @@ internal sealed class CheckEventDecoder
                     Iova = U(e, b.B),
                     Size = b.C >= 0 ? U(e, b.C) : 0,
                     Paddr = b.E >= 0 ? U(e, b.E) : 0,
+                    Flags = b.E >= 0 ? 1 : 0,
                 };
                 break;
             case CheckEventKind.ProbeReturn:

@@ -162,3 +162,21 @@ public sealed class FindingKindsTests
         Assert.Equal(Nic, m.Device);
     }
 }
+
+/// <summary>Kprobe domain pointers are reused after iommu_domain_free: a reused pointer is a new domain.</summary>
+public sealed class DomainLifetimeTests
+{
+    [Fact]
+    public void A_freed_domain_pointer_reused_later_is_a_new_domain()
+    {
+        var report = new SyntheticTrace()
+            .ProbeMap(0xd1, 0xffef0000, 0x1111000, 4096).Map(0xffef0000, 0x1111000, 4096)
+            .DomainFree(0xd1)
+            .ProbeMap(0xd1, 0xffef0000, 0x2222000, 4096).Map(0xffef0000, 0x2222000, 4096)
+            .Report();
+
+        Assert.DoesNotContain(report.Diagnostics, d => d.Kind == "map-over-live-iova");
+        Assert.Equal(2, report.LiveAtEnd.Count);
+        Assert.Equal(["0xd1", "0xd1#2"], report.LiveAtEnd.Select(m => m.DomainLabel));
+    }
+}

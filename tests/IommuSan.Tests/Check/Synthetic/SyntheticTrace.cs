@@ -56,6 +56,9 @@ internal sealed class SyntheticTrace
     public SyntheticTrace ProbeUnmap(ulong domain, ulong iova, ulong size, int cpu = 0, int pid = 100) =>
         Emit("kprobes/__iommu_unmap", cpu, pid, b => b.Set("__probe_ip", 0xffffffff81001000).Set("domain", domain).Set("iova", iova).Set("size", size));
 
+    public SyntheticTrace DomainFree(ulong domain, int cpu = 0, int pid = 100) =>
+        Emit("kprobes/iommu_domain_free", cpu, pid, b => b.Set("__probe_ip", 0xffffffff81002000).Set("domain", domain).Set("type", 3));
+
     public SyntheticTrace Alloc(ulong pfn, int order = 0, int cpu = 0, int pid = 100) =>
         Emit("kmem/mm_page_alloc", cpu, pid, b => b.Set("pfn", pfn).Set("order", (ulong)order).Set("gfp_flags", 0xcc0));
 
