@@ -27,7 +27,9 @@ internal static class Program
                 return ExitCodes.UsageOrInput;
             }
 
-            return parse.Invoke();
+            // Without this, System.CommandLine prints its own "Unhandled exception" stack trace and
+            // returns 1, and the one-line handlers below never see the exception.
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (TraceDataException ex)
         {

@@ -9,6 +9,7 @@ internal static class CommandSet
     {
         yield return DemoCommand.Create();
         yield return DumpCommand.Create();
+        yield return RecordCommand.Create();
         yield return CheckCommand.Create();
     }
 }

@@ -10,7 +10,7 @@ namespace IommuSan.Tests.Trace.Dat;
 /// side with the line Debian's <c>trace-cmd report -t -R</c> (3.1.6) printed for the same event. The test
 /// checks our rendering against the committed expectation and cross-checks every field against the
 /// trace-cmd line (numbers, strings and raw ARRAY bytes). Expectations: tests/IommuSan.Tests/Fixtures/TraceDat/.
-/// Accept a new baseline (needs trace-cmd) with <c>IOMMUSAN_ACCEPT_GOLDEN=1 dotnet test --filter GoldenEventsTests</c>.
+/// Accept a new baseline (needs trace-cmd) with <c>IOMMUSAN_ACCEPT=1 dotnet test --filter GoldenEventsTests</c>.
 /// </summary>
 public sealed class GoldenEventsTests
 {
@@ -35,7 +35,7 @@ public sealed class GoldenEventsTests
             index++;
         }
 
-        if (Environment.GetEnvironmentVariable("IOMMUSAN_ACCEPT_GOLDEN") == "1" && TraceCmd.IsInstalled)
+        if (Environment.GetEnvironmentVariable("IOMMUSAN_ACCEPT") == "1" && TraceCmd.IsInstalled)
         {
             Accept(capture, picked);
         }
@@ -233,7 +233,7 @@ public sealed class GoldenEventsTests
         sb.Append(CultureInfo.InvariantCulture, $"# Golden events of samples/{capture}/trace.dat: the first event of every kind, as IommuSan decodes it\n");
         sb.Append("# (time_ns cpu pid comm system:name, then the non-common fields), followed by the line\n");
         sb.Append("# `trace-cmd report -t -R` (Debian trace-cmd 3.1.6) prints for the same event.\n");
-        sb.Append("# Regenerate: IOMMUSAN_ACCEPT_GOLDEN=1 dotnet test --filter GoldenEventsTests (needs trace-cmd).\n");
+        sb.Append("# Regenerate: IOMMUSAN_ACCEPT=1 dotnet test --filter GoldenEventsTests (needs trace-cmd).\n");
         foreach (var (index, rendered) in picked)
         {
             sb.Append(CultureInfo.InvariantCulture, $"\nevent {index}\n");
