@@ -32,6 +32,22 @@ internal static class RegressionGuard
         }
     }
 
+    /// <summary>Runs <paramref name="body"/> on a worker under the time guard; its exception, if any, is rethrown as is.</summary>
+    public static T Guarded<T>(string what, Func<T> body)
+    {
+        var task = Task.Run(body);
+        try
+        {
+            Assert.True(task.Wait(Timeout), $"{what}: no result within {Timeout.TotalSeconds:0} s (a hang)");
+        }
+        catch (AggregateException ae) when (ae.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ae.InnerException).Throw();
+        }
+
+        return task.Result;
+    }
+
     /// <summary>A data error that names the file and says where (byte offset or line), as the CLI prints it.</summary>
     public static TraceDataException Located(string path, string? formatsDirectory = null)
     {
