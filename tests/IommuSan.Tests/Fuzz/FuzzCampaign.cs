@@ -35,6 +35,7 @@ internal static class FuzzCampaign
         long rejected = 0;
         long maxAllocated = 0;
         var slowest = TimeSpan.Zero;
+        var stoppedByHang = false;
         for (var i = 0; i < iterations && clock.Elapsed < budget; i++)
         {
             var caseSeed = only ?? (baseSeed + i);
@@ -69,12 +70,20 @@ internal static class FuzzCampaign
             {
                 break;
             }
+
+            if (result.Verdict == FuzzVerdict.Hang)
+            {
+                // The hung worker cannot be stopped and may keep allocating: end this target now, so the
+                // process (and the worker with it) exits, rather than let a long run eat the machine.
+                stoppedByHang = true;
+                break;
+            }
         }
 
         var summary = new StringBuilder();
         summary.Append(CultureInfo.InvariantCulture, $"[{target}] {ran} cases in {clock.Elapsed.TotalSeconds:0.0} s (base seed {baseSeed}): {rejected} rejected with a located error, ");
         summary.Append(CultureInfo.InvariantCulture, $"{ran - rejected - bySignature.Values.Sum() - known.Values.Sum()} read to the end, {known.Values.Sum()} known failures, {bySignature.Values.Sum()} new failures in {bySignature.Count} kinds; ");
-        summary.Append(CultureInfo.InvariantCulture, $"slowest {slowest.TotalSeconds:0.00} s, most allocated {maxAllocated >> 20} MiB\n");
+        summary.Append(CultureInfo.InvariantCulture, $"slowest {slowest.TotalSeconds:0.00} s, most allocated {maxAllocated >> 20} MiB{(stoppedByHang ? "; stopped early by a hang" : string.Empty)}\n");
         foreach (var (test, count) in known)
         {
             summary.Append(CultureInfo.InvariantCulture, $"  {count} x known, pinned by {test}\n");
