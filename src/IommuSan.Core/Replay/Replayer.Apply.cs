@@ -7,6 +7,19 @@ namespace IommuSan.Replay;
 /// <summary>Apply: drives the model with each event, in trace order, once its attribution is final.</summary>
 internal sealed partial class Replayer
 {
+    /// <summary>
+    /// The largest physically contiguous range one iommu:map is replayed for (1 TiB). Every CPU page of a
+    /// map gets a page_ext counter, so a corrupt size would otherwise cost time and memory in proportion to
+    /// it; no real machine maps more than this in one call (the kernel splits at physical discontinuities).
+    /// </summary>
+    internal const ulong MaxReplayedMapSize = 1UL << 40;
+
+    /// <summary>
+    /// The largest IOVA range one iommu:unmap is replayed for: 2^57 bytes, the widest IOVA space any IOMMU
+    /// offers (5-level VT-d). A larger one cannot have come from a real page table.
+    /// </summary>
+    internal const ulong MaxReplayedUnmapSize = 1UL << 57;
+
     private void Apply(ref PendingItem item)
     {
         ref readonly var e = ref item.Event;
@@ -76,6 +89,15 @@ internal sealed partial class Replayer
     {
         ref readonly var e = ref item.Event;
         Statistics.Maps++;
+        if (e.Size > MaxReplayedMapSize && e.Paddr != 0 && e.Paddr + e.Size >= e.Paddr)
+        {
+            // (A zero or overflowing paddr range still goes to the model: the sanitizer WARNs invalid-map
+            // without walking it.)
+            Diagnostics.Add(DiagnosticCatalog.ImplausibleRange, e.Cpu, 1, e.TimeNs, null,
+                $"iommu:map iova=0x{e.Iova:x} paddr=0x{e.Paddr:x} size=0x{e.Size:x} at {TimeText(e.TimeNs)} maps more than 1 TiB in one call");
+            return;
+        }
+
         var domain = DomainOf(item);
         var source = item.Source;
         if (domain is null)
@@ -131,6 +153,14 @@ internal sealed partial class Replayer
     {
         ref readonly var e = ref item.Event;
         Statistics.Unmaps++;
+        var span = Math.Max(e.Size, e.UnmappedSize);
+        if (span > MaxReplayedUnmapSize || e.Iova + span < e.Iova)
+        {
+            Diagnostics.Add(DiagnosticCatalog.ImplausibleRange, e.Cpu, 1, e.TimeNs, null,
+                $"iommu:unmap iova=0x{e.Iova:x} size=0x{e.Size:x} unmapped_size=0x{e.UnmappedSize:x} at {TimeText(e.TimeNs)} reaches beyond any IOVA space");
+            return;
+        }
+
         if (e.Size == 0 && e.UnmappedSize == 0)
         {
             // The error path of a failed map (6.12) unwinds what it mapped: nothing was counted, nothing to do.

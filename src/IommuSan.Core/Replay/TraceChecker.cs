@@ -1,3 +1,5 @@
+using IommuSan.Trace.Dat;
+using IommuSan.Model;
 using IommuSan.Reporting;
 using IommuSan.Trace.Diagnostics;
 using IommuSan.Trace.Events;
@@ -30,6 +32,14 @@ internal static class TraceChecker
         var pageSizeFromTrace = source.CpuPageShift is not null;
         if (source.CpuPageShift is { } shift)
         {
+            if (shift is not (PageSize.Shift4K or PageSize.Shift16K or PageSize.Shift64K))
+            {
+                // The reader accepts any power of two; the model (like Linux on the IOMMU architectures) knows 4K, 16K, 64K.
+                throw new TraceDataException(source.Path,
+                    $"CPU page size {1L << shift} in the header is not one IommuSan models (4096, 16384 or 65536)",
+                    byteOffset: (source as TraceDatReader)?.PageSizeFieldOffset);
+            }
+
             options = options with { CpuPageShift = shift };
         }
 

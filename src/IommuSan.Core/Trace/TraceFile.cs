@@ -69,7 +69,7 @@ internal static class TraceFile
         }
 
         Stream decompressed = isGzip ? new GZipStream(file, CompressionMode.Decompress, leaveOpen: true) : new DecompressionStream(file, leaveOpen: true);
-        var stream = new CompressedTextStream(decompressed, path);
+        var stream = new CompressedTextStream(decompressed, file, path);
         try
         {
             var sample = ReadSample(stream);
@@ -172,19 +172,12 @@ internal static class TraceFile
         Dat.TraceDatReader.Open(path, seekable, leaveOpen: false);
 }
 
-/// <summary>Turns decompression failures in the middle of a text trace into one-line data errors.</summary>
-internal sealed class CompressedTextStream(Stream inner, string path) : Stream
+/// <summary>
+/// Turns decompression failures in the middle of a compressed trace into one-line data errors that
+/// name the byte of the compressed file reached so far (where the damage is, give or take a block).
+/// </summary>
+internal sealed class CompressedTextStream(Stream inner, Stream compressedFile, string path) : ForwardReadStream
 {
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
     public override int Read(byte[] buffer, int offset, int count)
     {
         try
@@ -193,19 +186,13 @@ internal sealed class CompressedTextStream(Stream inner, string path) : Stream
         }
         catch (Exception ex) when (ex is InvalidDataException or ZstdException)
         {
-            throw new TraceDataException(path, $"corrupt compressed data: {ex.Message}", inner: ex);
+            throw new TraceDataException(path, $"corrupt compressed data: {ex.Message}", byteOffset: compressedFile.Position, inner: ex);
+        }
+        catch (EndOfStreamException ex)
+        {
+            throw new TraceDataException(path, "the compressed data ends early (truncated file)", byteOffset: compressedFile.Position, inner: ex);
         }
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -219,19 +206,9 @@ internal sealed class CompressedTextStream(Stream inner, string path) : Stream
 }
 
 /// <summary>Replays the bytes already read for format detection, then the rest of the stream.</summary>
-internal sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
+internal sealed class PrefixedStream(byte[] prefix, Stream rest) : ForwardReadStream
 {
     private int _prefixPosition;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override int Read(byte[] buffer, int offset, int count)
     {
@@ -246,16 +223,6 @@ internal sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
         return rest.Read(buffer, offset, count);
     }
 
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
     protected override void Dispose(bool disposing)
     {
         if (disposing)
@@ -265,4 +232,28 @@ internal sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
 
         base.Dispose(disposing);
     }
+}
+
+/// <summary>The plumbing of a read-only, forward-only stream; subclasses supply Read (and Dispose).</summary>
+internal abstract class ForwardReadStream : Stream
+{
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

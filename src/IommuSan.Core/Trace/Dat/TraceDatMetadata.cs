@@ -40,6 +40,9 @@ internal sealed partial class TraceDatMetadata
     /// <summary>The traced machine's page size (initial format).</summary>
     public int PageSize { get; private set; }
 
+    /// <summary>File offset of the page size field, for errors about its value.</summary>
+    public long PageSizeAt { get; private set; }
+
     /// <summary>Bytes per ring-buffer sub-buffer (v7: the BUFFER option; v6: the page size).</summary>
     public int SubBufferSize { get; private set; }
 
@@ -134,6 +137,7 @@ internal sealed partial class TraceDatMetadata
         }
 
         PageSize = (int)pageSize;
+        PageSizeAt = pageAt;
         SubBufferSize = PageSize;
         _subBufferSizeAt = pageAt;
         KernelLongSize = FileLongSize;

@@ -82,6 +82,9 @@ internal sealed class TraceDatReader : ITraceSource
 
     public int? CpuPageShift => System.Numerics.BitOperations.Log2((uint)_meta.PageSize);
 
+    /// <summary>File offset of the header's page size, so a consumer rejecting its value can say where it is.</summary>
+    public long PageSizeFieldOffset => _meta.PageSizeAt;
+
     public int? CpuCount
     {
         get

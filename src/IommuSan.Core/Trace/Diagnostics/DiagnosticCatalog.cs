@@ -71,10 +71,14 @@ internal static class DiagnosticCatalog
         "instance-not-read", Severity.Info, PerCpu: false,
         "The trace file also holds a buffer instance other than the top-level one; only the top-level buffer was read.");
 
+    public static readonly DiagnosticKind ImplausibleRange = new(
+        "implausible-range", Severity.Error, PerCpu: false,
+        "An iommu:map or iommu:unmap covers more than any real IOMMU call can (a corrupt event); it was skipped, not replayed.");
+
     public static readonly IReadOnlyList<DiagnosticKind> All =
     [
         EventsLost, EventsLostUnknownCount, CorruptPage, UnknownEventId, TruncatedPayload, TimeWentBackwards,
         UnparsableLine, UnparsableFields, TraceStartsMidLife, FailedToParse, UnparsableFormat, ClockNotNanoseconds,
-        InstanceNotRead, AmbiguousUnmap, UnattributedMap, MapOverLiveIova,
+        InstanceNotRead, AmbiguousUnmap, UnattributedMap, MapOverLiveIova, ImplausibleRange,
     ];
 }
