@@ -36,6 +36,12 @@ internal static class TraceFile
     {
         ArgumentNullException.ThrowIfNull(path);
         options ??= new TraceOpenOptions();
+        if (Directory.Exists(path))
+        {
+            // FileStream would say "access denied", which sends users looking at permissions.
+            throw new TraceDataException(path, "is a directory, not a trace file");
+        }
+
         var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         try
         {
@@ -54,6 +60,10 @@ internal static class TraceFile
         var headLength = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         head = head[..headLength];
         file.Position = 0;
+        if (headLength == 0)
+        {
+            throw new TraceDataException(path, "the file is empty", byteOffset: 0);
+        }
 
         var isGzip = head.StartsWith(GzipMagic);
         if (!isGzip && !head.StartsWith(ZstdMagic))
