@@ -10,14 +10,15 @@ namespace IommuSan.Tests.Fuzz;
 /// <c>IOMMUSAN_FUZZ_CASE=&lt;case seed&gt;</c>. Knobs (environment, all optional):
 /// IOMMUSAN_FUZZ_ITERATIONS (cases per target), IOMMUSAN_FUZZ_SEED (base seed), IOMMUSAN_FUZZ_BUDGET_SECONDS
 /// (stop a target early), IOMMUSAN_FUZZ_CASE (run exactly one case), IOMMUSAN_FUZZ_OUT (save failing inputs),
-/// IOMMUSAN_FUZZ_TIMEOUT_SECONDS (per-input time guard, default 10).
+/// IOMMUSAN_FUZZ_TIMEOUT_SECONDS (per-input time guard, default 10), IOMMUSAN_FUZZ_CHECK_EVERY (default 8).
 /// </summary>
 internal static class FuzzCampaign
 {
     public const int DefaultBaseSeed = 20261124;
 
-    /// <summary>Every this many cases also runs the whole check (replay, model, report), not only the reader.</summary>
-    public const int CheckEvery = 8;
+    /// <summary>Every this many cases also runs the whole check (replay, model, report), not only the reader
+    /// (IOMMUSAN_FUZZ_CHECK_EVERY; 0 never, to explore the readers past a known check hang).</summary>
+    public static int CheckEvery { get; } = EnvInt("IOMMUSAN_FUZZ_CHECK_EVERY") ?? 8;
 
     public static string Run(string target, IReadOnlyList<FuzzSeed> seeds, int defaultIterations)
     {
@@ -114,7 +115,7 @@ internal static class FuzzCampaign
         var rng = new Random(caseSeed);
         var seed = seeds[rng.Next(seeds.Count)];
         var input = Mutator.Mutate(seed, rng, out var description);
-        var result = FuzzRunner.Run(input, seed, check: caseSeed % CheckEvery == 0);
+        var result = FuzzRunner.Run(input, seed, check: CheckEvery > 0 && caseSeed % CheckEvery == 0);
         return (result, description, seed, input);
     }
 

@@ -54,7 +54,7 @@ internal static class FuzzRunner
         long events = 0;
         long allocated = 0;
         var diagnostics = 0;
-        var started = DateTime.UtcNow;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var task = Task.Factory.StartNew(
             () =>
             {
@@ -75,9 +75,8 @@ internal static class FuzzRunner
                     if (check)
                     {
                         using var again = TraceFile.Open(path, options);
-                        var report = TraceChecker.Check(again, new CheckOptions(), o => new ModelSanitizerDriver(o), "fuzz", cancellationToken: cts.Token);
+                        _ = TraceChecker.Check(again, new CheckOptions(), o => new ModelSanitizerDriver(o), "fuzz", cancellationToken: cts.Token);
                         diagnostics = Math.Max(diagnostics, again.Diagnostics.Count);
-                        _ = report;
                     }
                 }
                 finally
@@ -93,12 +92,12 @@ internal static class FuzzRunner
             if (!task.Wait(TimeGuard))
             {
                 cts.Cancel();
-                return new FuzzResult(FuzzVerdict.Hang, $"no result within {TimeGuard.TotalSeconds:0} s after {events} events", events, allocated, DateTime.UtcNow - started);
+                return new FuzzResult(FuzzVerdict.Hang, $"no result within {TimeGuard.TotalSeconds:0} s after {events} events", events, allocated, clock.Elapsed);
             }
         }
         catch (AggregateException ae)
         {
-            var elapsed = DateTime.UtcNow - started;
+            var elapsed = clock.Elapsed;
             var ex = ae.InnerException!;
             if (allocated > AllocationCap)
             {
@@ -122,7 +121,7 @@ internal static class FuzzRunner
             TryDelete(path);
         }
 
-        var took = DateTime.UtcNow - started;
+        var took = clock.Elapsed;
         if (allocated > AllocationCap)
         {
             return new FuzzResult(FuzzVerdict.Allocation, $"{allocated >> 20} MiB allocated reading {events} events", events, allocated, took);
