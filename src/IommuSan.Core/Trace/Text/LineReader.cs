@@ -14,7 +14,9 @@ internal sealed class LineReader : IDisposable
     /// <summary>A text trace line longer than this is not a trace line (1 MiB).</summary>
     public const int MaxLineLength = 1 << 20;
 
-    private const int InitialBufferSize = 1 << 16;
+    // One large read per MiB: fewer system calls, and a read at least as large as the FileStream's
+    // own buffer goes straight into ours instead of being copied through it.
+    private const int InitialBufferSize = 1 << 20;
 
     private readonly Stream _stream;
     private readonly string _displayPath;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using IommuSan.Trace.Records;
 
@@ -16,6 +17,9 @@ internal sealed class TextPayloadDecoder
 
     private static readonly byte[] _none = "none"u8.ToArray();
 
+    // Bytes a printed number can hold (sign, "0x", hex digits).
+    private static readonly SearchValues<byte> _numberBytes = SearchValues.Create("0123456789abcdefABCDEFxX+-"u8);
+
     private readonly PrintTemplate _template;
     private readonly PayloadBuilder _builder;
     private const int MaxRememberedText = 256;
@@ -23,6 +27,7 @@ internal sealed class TextPayloadDecoder
     private readonly byte[][] _lastNameText;
     private readonly int[] _lastNameLength;
     private readonly ulong[] _lastNameValue;
+    private readonly bool[] _numberEndsValue;
     private ulong[] _elements = new ulong[16];
     private byte[] _stringScratch = new byte[64];
 
@@ -33,8 +38,10 @@ internal sealed class TextPayloadDecoder
         _lastNameText = new byte[template.Parts.Length][];
         _lastNameLength = new int[template.Parts.Length];
         _lastNameValue = new ulong[template.Parts.Length];
+        _numberEndsValue = new bool[template.Parts.Length];
         for (var i = 0; i < template.Parts.Length; i++)
         {
+            _numberEndsValue[i] = NumberEndsValue(template.Parts, i);
             _lastNameLength[i] = -1;
             _lastNameText[i] = template.Parts[i].Target is ConversionTarget.Symbolic or ConversionTarget.Flags ? new byte[MaxRememberedText] : [];
         }
@@ -114,7 +121,17 @@ internal sealed class TextPayloadDecoder
                     length = isSet ? part.Literal.Length : 0;
                     break;
                 default:
+                    if (_numberEndsValue[i] && TryNumberBeforeLiteral(rest, part, parts[i + 1].Literal, decimalNext, out var consumed))
+                    {
+                        // The number and the literal after it, in one step.
+                        pos += consumed;
+                        i++;
+                        decimalNext = false;
+                        continue;
+                    }
+
                     length = ValueLength(rest, parts, i);
+
                     if (length < 0 || !SetValue(part, i, rest[..length], decimalNext))
                     {
                         return false;
@@ -128,6 +145,83 @@ internal sealed class TextPayloadDecoder
         }
 
         payload = _builder.AsMemory();
+        return true;
+    }
+
+    // A number printed before a literal that cannot start inside a number (" pfn=0x", " order="):
+    // the number's own bytes end the value, so the literal is checked in place instead of searched
+    // for. That is the same end the search would find, as no earlier match can start inside the number.
+    private static bool NumberEndsValue(System.Collections.Immutable.ImmutableArray<TemplatePart> parts, int i)
+    {
+        var part = parts[i];
+        if (!(part.Target == ConversionTarget.Number || (part.Target == ConversionTarget.Skip && part.Radix == 16)))
+        {
+            return false;
+        }
+
+        if (i + 1 >= parts.Length)
+        {
+            return false; // the last value runs to the end of the line anyway
+        }
+
+        var next = parts[i + 1];
+        return next.Target == ConversionTarget.Literal && next.Literal.Length > 0 && !_numberBytes.Contains(next.Literal[0]);
+    }
+
+    // Parses the number at the start of rest and checks the literal after it, as ValueLength then
+    // SetValue would, in one pass over the bytes. Anything unusual (a sign, a digit beyond the radix,
+    // more digits than fit without an overflow check, no literal right after) returns false
+    // without side effects, and the general path decides.
+    private bool TryNumberBeforeLiteral(ReadOnlySpan<byte> rest, TemplatePart part, byte[] literal, bool decimalOnly, out int consumed)
+    {
+        consumed = 0;
+        var radix = decimalOnly ? 10u : (uint)part.Radix;
+        var i = 0;
+        if (rest.Length > 2 && rest[0] == '0' && (rest[1] | 0x20) == 'x')
+        {
+            radix = 16;
+            i = 2;
+        }
+
+        var start = i;
+        var maxEnd = Math.Min(rest.Length, start + (radix == 16 ? 15 : 18));
+        ulong value = 0;
+        for (; i < maxEnd; i++)
+        {
+            var b = (uint)rest[i];
+            uint digit;
+            if (b - '0' <= 9)
+            {
+                digit = b - '0';
+            }
+            else if ((b | 0x20) - 'a' <= 'f' - 'a')
+            {
+                digit = (b | 0x20) - 'a' + 10;
+            }
+            else
+            {
+                break;
+            }
+
+            if (digit >= radix)
+            {
+                return false;
+            }
+
+            value = (value * radix) + digit;
+        }
+
+        if (i == start || i == maxEnd && i < rest.Length && _numberBytes.Contains(rest[i]) || !rest[i..].StartsWith(literal))
+        {
+            return false;
+        }
+
+        if (part.Target == ConversionTarget.Number)
+        {
+            _builder.TrySet(part.FieldIndex, value);
+        }
+
+        consumed = i + literal.Length;
         return true;
     }
 
