@@ -22,11 +22,15 @@ internal sealed class TextPayloadDecoder
 
     private readonly PrintTemplate _template;
     private readonly PayloadBuilder _builder;
-    private const int MaxRememberedText = 256;
+    // Per symbolic/flags part, the last few texts and their values: a trace repeats a handful of gfp
+    // flag combinations, interleaved, so one remembered text would miss on every change.
+    private const int MaxRememberedText = 128;
+    private const int RememberedTexts = 8;
 
-    private readonly byte[][] _lastNameText;
-    private readonly int[] _lastNameLength;
-    private readonly ulong[] _lastNameValue;
+    private readonly byte[][] _nameText;
+    private readonly int[][] _nameLength;
+    private readonly ulong[][] _nameValue;
+    private readonly int[] _nameNext;
     private readonly bool[] _numberEndsValue;
     private ulong[] _elements = new ulong[16];
     private byte[] _stringScratch = new byte[64];
@@ -35,15 +39,18 @@ internal sealed class TextPayloadDecoder
     {
         _template = template;
         _builder = new PayloadBuilder(template.Format);
-        _lastNameText = new byte[template.Parts.Length][];
-        _lastNameLength = new int[template.Parts.Length];
-        _lastNameValue = new ulong[template.Parts.Length];
+        _nameText = new byte[template.Parts.Length][];
+        _nameLength = new int[template.Parts.Length][];
+        _nameValue = new ulong[template.Parts.Length][];
+        _nameNext = new int[template.Parts.Length];
         _numberEndsValue = new bool[template.Parts.Length];
         for (var i = 0; i < template.Parts.Length; i++)
         {
             _numberEndsValue[i] = NumberEndsValue(template.Parts, i);
-            _lastNameLength[i] = -1;
-            _lastNameText[i] = template.Parts[i].Target is ConversionTarget.Symbolic or ConversionTarget.Flags ? new byte[MaxRememberedText] : [];
+            var named = template.Parts[i].Target is ConversionTarget.Symbolic or ConversionTarget.Flags;
+            _nameText[i] = named ? new byte[RememberedTexts * MaxRememberedText] : [];
+            _nameLength[i] = named ? [-1, -1, -1, -1, -1, -1, -1, -1] : [];
+            _nameValue[i] = named ? new ulong[RememberedTexts] : [];
         }
     }
 
@@ -121,9 +128,9 @@ internal sealed class TextPayloadDecoder
                     length = isSet ? part.Literal.Length : 0;
                     break;
                 default:
-                    if (_numberEndsValue[i] && TryNumberBeforeLiteral(rest, part, parts[i + 1].Literal, decimalNext, out var consumed))
+                    if (_numberEndsValue[i] && TryNumberBeforeLiteral(rest, part, i + 1 < parts.Length ? parts[i + 1].Literal : null, decimalNext, out var consumed))
                     {
-                        // The number and the literal after it, in one step.
+                        // The number and the literal after it (if any), in one step.
                         pos += consumed;
                         i++;
                         decimalNext = false;
@@ -161,18 +168,18 @@ internal sealed class TextPayloadDecoder
 
         if (i + 1 >= parts.Length)
         {
-            return false; // the last value runs to the end of the line anyway
+            return true; // the last value must run to the end of the line
         }
 
         var next = parts[i + 1];
         return next.Target == ConversionTarget.Literal && next.Literal.Length > 0 && !_numberBytes.Contains(next.Literal[0]);
     }
 
-    // Parses the number at the start of rest and checks the literal after it, as ValueLength then
+    // Parses the number at the start of rest and checks the literal after it (or the end of the line), as ValueLength then
     // SetValue would, in one pass over the bytes. Anything unusual (a sign, a digit beyond the radix,
     // more digits than fit without an overflow check, no literal right after) returns false
     // without side effects, and the general path decides.
-    private bool TryNumberBeforeLiteral(ReadOnlySpan<byte> rest, TemplatePart part, byte[] literal, bool decimalOnly, out int consumed)
+    private bool TryNumberBeforeLiteral(ReadOnlySpan<byte> rest, TemplatePart part, byte[]? literal, bool decimalOnly, out int consumed)
     {
         consumed = 0;
         var radix = decimalOnly ? 10u : (uint)part.Radix;
@@ -183,8 +190,11 @@ internal sealed class TextPayloadDecoder
             i = 2;
         }
 
+        // As many digits as cannot overflow 64 bits (16 hex: a %016llx iova or a %p page); a value
+        // skipped rather than stored has no limit.
         var start = i;
-        var maxEnd = Math.Min(rest.Length, start + (radix == 16 ? 15 : 18));
+        var maxDigits = part.Target == ConversionTarget.Skip ? int.MaxValue - start : radix == 16 ? 16 : radix == 10 ? 19 : 21;
+        var maxEnd = (int)Math.Min(rest.Length, (long)start + maxDigits);
         ulong value = 0;
         for (; i < maxEnd; i++)
         {
@@ -211,7 +221,7 @@ internal sealed class TextPayloadDecoder
             value = (value * radix) + digit;
         }
 
-        if (i == start || i == maxEnd && i < rest.Length && _numberBytes.Contains(rest[i]) || !rest[i..].StartsWith(literal))
+        if (i == start || (literal is null ? i != rest.Length : (i == maxEnd && i < rest.Length && _numberBytes.Contains(rest[i])) || !rest[i..].StartsWith(literal)))
         {
             return false;
         }
@@ -221,7 +231,7 @@ internal sealed class TextPayloadDecoder
             _builder.TrySet(part.FieldIndex, value);
         }
 
-        consumed = i + literal.Length;
+        consumed = i + (literal?.Length ?? 0);
         return true;
     }
 
@@ -287,24 +297,37 @@ internal sealed class TextPayloadDecoder
             case ConversionTarget.Symbolic:
             case ConversionTarget.Flags:
                 // The same few texts repeat ("GFP_KERNEL_ACCOUNT|__GFP_ZERO", "TO_DEVICE"): remember the last one.
-                var lastLength = _lastNameLength[partIndex];
-                if (lastLength < 0 || !value.SequenceEqual(_lastNameText[partIndex].AsSpan(0, lastLength)))
-                {
-                    _lastNameValue[partIndex] = part.Target == ConversionTarget.Flags ? ParseFlags(part, value) : ParseSymbol(part, value);
-                    var remember = value.Length <= MaxRememberedText;
-                    if (remember)
-                    {
-                        value.CopyTo(_lastNameText[partIndex]);
-                    }
-
-                    _lastNameLength[partIndex] = remember ? value.Length : -1;
-                }
-
-                _builder.TrySet(part.FieldIndex, _lastNameValue[partIndex]);
+                _builder.TrySet(part.FieldIndex, NamedValue(part, partIndex, value));
                 return true;
             default:
                 return false;
         }
+    }
+
+    private ulong NamedValue(TemplatePart part, int partIndex, ReadOnlySpan<byte> value)
+    {
+        var texts = _nameText[partIndex];
+        var lengths = _nameLength[partIndex];
+        var values = _nameValue[partIndex];
+        for (var k = 0; k < lengths.Length; k++)
+        {
+            if (lengths[k] == value.Length && value.SequenceEqual(texts.AsSpan(k * MaxRememberedText, value.Length)))
+            {
+                return values[k];
+            }
+        }
+
+        var parsed = part.Target == ConversionTarget.Flags ? ParseFlags(part, value) : ParseSymbol(part, value);
+        if (value.Length <= MaxRememberedText)
+        {
+            var slot = _nameNext[partIndex];
+            _nameNext[partIndex] = (slot + 1) % RememberedTexts;
+            value.CopyTo(texts.AsSpan(slot * MaxRememberedText));
+            lengths[slot] = value.Length;
+            values[slot] = parsed;
+        }
+
+        return parsed;
     }
 
     // Symbolic value: a known name, else the number the kernel prints for values missing from the table, else 0.
