@@ -47,13 +47,14 @@ internal readonly record struct TextLine(
 
             // Digits then ']' (the same as "everything up to the first ']' is a decimal number").
             var digitEnd = open + 1;
-            while (digitEnd < line.Length && line[digitEnd] - (uint)'0' <= 9)
+            cpu = 0;
+            while (digitEnd < line.Length && line[digitEnd] - (uint)'0' <= 9 && cpu < MaxCpu)
             {
+                cpu = (cpu * 10) + (line[digitEnd] - '0');
                 digitEnd++;
             }
 
-            if (digitEnd > open + 1 && digitEnd < line.Length && line[digitEnd] == ']'
-                && TextNumbers.TryParseDecimal(line[(open + 1)..digitEnd], out cpu) && cpu < MaxCpu)
+            if (digitEnd > open + 1 && digitEnd < line.Length && line[digitEnd] == ']' && cpu < MaxCpu)
             {
                 cpuOpen = open;
                 cpuClose = digitEnd;
