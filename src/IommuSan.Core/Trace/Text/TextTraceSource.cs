@@ -16,12 +16,12 @@ internal sealed class TextTraceSource : ITraceSource
 {
     private const int MaxCommCacheEntries = 1 << 16;
 
-    private readonly Stream _input;
-    private readonly Stream _positionStream;
-    private readonly TextEventCatalog _catalog;
     // Direct-mapped memo in front of _comms: one array probe and a byte compare per event.
     private const int CommSlots = 256;
 
+    private readonly Stream _input;
+    private readonly Stream _positionStream;
+    private readonly TextEventCatalog _catalog;
     private readonly Dictionary<int, string> _comms = [];
     private readonly int[] _commSlotPid = new int[CommSlots];
     private readonly byte[][] _commSlotBytes = new byte[CommSlots][];
