@@ -27,9 +27,15 @@ internal sealed class TextEventCatalog
     private readonly Dictionary<string, TextEventType>.AlternateLookup<ReadOnlySpan<char>> _byQualifiedLookup;
     private readonly List<EventFormat> _formats = [];
     private int _synthesized;
-    private readonly byte[] _lastName = new byte[64];
-    private int _lastNameLength;
-    private TextEventType? _lastType;
+    // A small memo of recent bare names as bytes: a trace uses a handful of events, so a line's name
+    // is found by comparing bytes, without widening to chars or hashing a string.
+    private const int NameMemoSize = 16;
+    private const int MaxMemoNameLength = 64;
+    private readonly byte[] _memoNames = new byte[NameMemoSize * MaxMemoNameLength];
+    private readonly int[] _memoLengths = new int[NameMemoSize];
+    private readonly TextEventType?[] _memoTypes = new TextEventType?[NameMemoSize];
+    private int _memoLast;
+    private int _memoNext;
 
     public TextEventCatalog(IEnumerable<EventFormat> userFormats, bool includeBuiltins = true)
     {
@@ -88,22 +94,39 @@ internal sealed class TextEventCatalog
     /// <summary>The event type a line's name refers to; <paramref name="system"/> is empty when the line prints none.</summary>
     public TextEventType? Find(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name)
     {
-        // Runs of the same event are common (page allocations, frees): check the last hit first.
-        if (_lastType is not null && system.IsEmpty && name.SequenceEqual(_lastName.AsSpan(0, _lastNameLength)))
+        if (system.IsEmpty)
         {
-            return _lastType;
+            // Runs of the same event are common (page allocations, frees): the last hit first.
+            if (_memoTypes[_memoLast] is { } last && name.SequenceEqual(MemoName(_memoLast)))
+            {
+                return last;
+            }
+
+            for (var i = 0; i < NameMemoSize; i++)
+            {
+                if (_memoTypes[i] is { } type && name.SequenceEqual(MemoName(i)))
+                {
+                    _memoLast = i;
+                    return type;
+                }
+            }
         }
 
         var found = FindUncached(system, name);
-        if (found is not null && system.IsEmpty && name.Length <= _lastName.Length)
+        if (found is not null && system.IsEmpty && name.Length <= MaxMemoNameLength)
         {
-            name.CopyTo(_lastName);
-            _lastNameLength = name.Length;
-            _lastType = found;
+            // Only hits are remembered: a miss may become a synthesised kprobe a moment later.
+            _memoLast = _memoNext;
+            _memoNext = (_memoNext + 1) % NameMemoSize;
+            name.CopyTo(_memoNames.AsSpan(_memoLast * MaxMemoNameLength));
+            _memoLengths[_memoLast] = name.Length;
+            _memoTypes[_memoLast] = found;
         }
 
         return found;
     }
+
+    private ReadOnlySpan<byte> MemoName(int slot) => _memoNames.AsSpan(slot * MaxMemoNameLength, _memoLengths[slot]);
 
     private TextEventType? FindUncached(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name)
     {

@@ -44,11 +44,20 @@ internal readonly record struct TextLine(
             }
 
             var open = from + rel + 1;
-            var close = line[open..].IndexOf((byte)']');
-            if (close > 1 && TextNumbers.TryParseDecimal(line.Slice(open + 1, close - 1), out cpu) && cpu < MaxCpu)
+
+            // Digits then ']' (the same as "everything up to the first ']' is a decimal number").
+            var digitEnd = open + 1;
+            cpu = 0;
+            while (digitEnd < line.Length && line[digitEnd] - (uint)'0' <= 9 && cpu < MaxCpu)
+            {
+                cpu = (cpu * 10) + (line[digitEnd] - '0');
+                digitEnd++;
+            }
+
+            if (digitEnd > open + 1 && digitEnd < line.Length && line[digitEnd] == ']' && cpu < MaxCpu)
             {
                 cpuOpen = open;
-                cpuClose = open + close;
+                cpuClose = digitEnd;
                 break;
             }
 
@@ -91,10 +100,10 @@ internal readonly record struct TextLine(
             commEnd--; // perf pads the tid column on the left
         }
 
-        var commStart = 0;
-        while (commStart < commEnd && line[commStart] == ' ')
+        var commStart = line[..commEnd].IndexOfAnyExcept((byte)' ');
+        if (commStart < 0)
         {
-            commStart++;
+            commStart = commEnd;
         }
 
         // Right of the CPU: optional flags column, then "TIMESTAMP:".
@@ -108,8 +117,12 @@ internal readonly record struct TextLine(
                 pos++;
             }
 
-            var space = line[pos..].IndexOf((byte)' ');
-            var tokenEnd = space < 0 ? line.Length : pos + space;
+            var tokenEnd = pos;
+            while (tokenEnd < line.Length && line[tokenEnd] != ' ')
+            {
+                tokenEnd++; // short tokens (flags, timestamp): a loop beats a vector search's setup
+            }
+
             var tokenText = line[pos..tokenEnd];
             if (tokenText.Length > 1 && tokenText[^1] == ':' && TextNumbers.TryParseTimestamp(tokenText[..^1], out timeNs))
             {
@@ -132,18 +145,22 @@ internal readonly record struct TextLine(
 
         var nameStart = pos;
         var nameEnd = -1;
-        for (var i = pos; i < line.Length; i++)
+        for (var i = pos; i < line.Length;)
         {
-            if (line[i] == ' ')
+            var stop = line[i..].IndexOfAny((byte)' ', (byte)':');
+            if (stop < 0 || line[i + stop] == ' ')
             {
                 break;
             }
 
-            if (line[i] == ':' && (i + 1 == line.Length || line[i + 1] == ' '))
+            i += stop;
+            if (i + 1 == line.Length || line[i + 1] == ' ')
             {
                 nameEnd = i;
                 break;
             }
+
+            i++;
         }
 
         if (nameEnd <= nameStart)

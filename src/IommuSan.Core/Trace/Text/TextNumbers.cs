@@ -104,38 +104,50 @@ internal static class TextNumbers
     /// </summary>
     public static bool TryParseTimestamp(ReadOnlySpan<byte> text, out long ns)
     {
+        // One pass: seconds digits, then (after a '.') fraction digits.
         ns = 0;
-        var dot = text.IndexOf((byte)'.');
-        var secondsText = dot < 0 ? text : text[..dot];
-        if (!TryParseDecimal(secondsText, out var whole))
+        long whole = 0;
+        var i = 0;
+        for (; i < text.Length; i++)
+        {
+            var digit = text[i] - (uint)'0';
+            if (digit > 9)
+            {
+                break;
+            }
+
+            whole = (whole * 10) + digit;
+        }
+
+        if (i == 0 || i > 18)
         {
             return false;
         }
 
-        if (dot < 0)
+        if (i == text.Length)
         {
             ns = whole;
             return true;
         }
 
-        var fraction = text[(dot + 1)..];
-        if (fraction.IsEmpty || whole > long.MaxValue / NanosecondsPerSecond - 1)
+        if (text[i] != '.' || i + 1 == text.Length || whole > long.MaxValue / NanosecondsPerSecond - 1)
         {
             return false;
         }
 
         long sub = 0;
         var digits = 0;
-        foreach (var b in fraction)
+        for (i++; i < text.Length; i++)
         {
-            if (b is < (byte)'0' or > (byte)'9')
+            var digit = text[i] - (uint)'0';
+            if (digit > 9)
             {
                 return false;
             }
 
             if (digits < 9)
             {
-                sub = (sub * 10) + (b - '0');
+                sub = (sub * 10) + digit;
                 digits++;
             }
         }

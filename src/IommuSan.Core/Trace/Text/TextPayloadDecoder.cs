@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using IommuSan.Trace.Records;
 
@@ -16,27 +17,63 @@ internal sealed class TextPayloadDecoder
 
     private static readonly byte[] _none = "none"u8.ToArray();
 
+    private const byte NotADigit = 0xff;
+
+    // Bytes a printed number can hold (sign, "0x", hex digits).
+    private static readonly SearchValues<byte> _numberBytes = SearchValues.Create("0123456789abcdefABCDEFxX+-"u8);
+
     private readonly PrintTemplate _template;
     private readonly PayloadBuilder _builder;
-    private const int MaxRememberedText = 256;
+    // Per symbolic/flags part, the last few texts and their values: a trace repeats a handful of gfp
+    // flag combinations, interleaved, so one remembered text would miss on every change.
+    private const int MaxRememberedText = 128;
+    private const int RememberedTexts = 8;
 
-    private readonly byte[][] _lastNameText;
-    private readonly int[] _lastNameLength;
-    private readonly ulong[] _lastNameValue;
+    private readonly byte[][] _nameText;
+    private readonly int[][] _nameLength;
+    private readonly ulong[][] _nameValue;
+    private readonly int[] _nameNext;
+    private readonly bool[] _numberEndsValue;
     private ulong[] _elements = new ulong[16];
     private byte[] _stringScratch = new byte[64];
+
+    // Value of each byte as a hex digit, NotADigit for anything else: one load per digit instead of range tests.
+    private static ReadOnlySpan<byte> DigitValues =>
+    [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    ];
 
     public TextPayloadDecoder(PrintTemplate template)
     {
         _template = template;
         _builder = new PayloadBuilder(template.Format);
-        _lastNameText = new byte[template.Parts.Length][];
-        _lastNameLength = new int[template.Parts.Length];
-        _lastNameValue = new ulong[template.Parts.Length];
+        _nameText = new byte[template.Parts.Length][];
+        _nameLength = new int[template.Parts.Length][];
+        _nameValue = new ulong[template.Parts.Length][];
+        _nameNext = new int[template.Parts.Length];
+        _numberEndsValue = new bool[template.Parts.Length];
         for (var i = 0; i < template.Parts.Length; i++)
         {
-            _lastNameLength[i] = -1;
-            _lastNameText[i] = template.Parts[i].Target is ConversionTarget.Symbolic or ConversionTarget.Flags ? new byte[MaxRememberedText] : [];
+            _numberEndsValue[i] = NumberEndsValue(template.Parts, i);
+            var named = template.Parts[i].Target is ConversionTarget.Symbolic or ConversionTarget.Flags;
+            _nameText[i] = named ? new byte[RememberedTexts * MaxRememberedText] : [];
+            _nameLength[i] = named ? [-1, -1, -1, -1, -1, -1, -1, -1] : [];
+            _nameValue[i] = named ? new ulong[RememberedTexts] : [];
         }
     }
 
@@ -114,7 +151,17 @@ internal sealed class TextPayloadDecoder
                     length = isSet ? part.Literal.Length : 0;
                     break;
                 default:
+                    if (_numberEndsValue[i] && TryNumberBeforeLiteral(rest, part, i + 1 < parts.Length ? parts[i + 1].Literal : null, decimalNext, out var consumed))
+                    {
+                        // The number and the literal after it (if any), in one step.
+                        pos += consumed;
+                        i++;
+                        decimalNext = false;
+                        continue;
+                    }
+
                     length = ValueLength(rest, parts, i);
+
                     if (length < 0 || !SetValue(part, i, rest[..length], decimalNext))
                     {
                         return false;
@@ -128,6 +175,77 @@ internal sealed class TextPayloadDecoder
         }
 
         payload = _builder.AsMemory();
+        return true;
+    }
+
+    // A number printed before a literal that cannot start inside a number (" pfn=0x", " order="):
+    // the number's own bytes end the value, so the literal is checked in place instead of searched
+    // for. That is the same end the search would find, as no earlier match can start inside the number.
+    private static bool NumberEndsValue(System.Collections.Immutable.ImmutableArray<TemplatePart> parts, int i)
+    {
+        var part = parts[i];
+        if (!(part.Target == ConversionTarget.Number || (part.Target == ConversionTarget.Skip && part.Radix == 16)))
+        {
+            return false;
+        }
+
+        if (i + 1 >= parts.Length)
+        {
+            return true; // the last value must run to the end of the line
+        }
+
+        var next = parts[i + 1];
+        return next.Target == ConversionTarget.Literal && next.Literal.Length > 0 && !_numberBytes.Contains(next.Literal[0]);
+    }
+
+    // Parses the number at the start of rest and checks the literal after it (or the end of the line), as ValueLength then
+    // SetValue would, in one pass over the bytes. Anything unusual (a sign, a digit beyond the radix,
+    // more digits than fit without an overflow check, no literal right after) returns false
+    // without side effects, and the general path decides.
+    private bool TryNumberBeforeLiteral(ReadOnlySpan<byte> rest, TemplatePart part, byte[]? literal, bool decimalOnly, out int consumed)
+    {
+        consumed = 0;
+        var radix = decimalOnly ? 10u : (uint)part.Radix;
+        var i = 0;
+        if (rest.Length > 2 && rest[0] == '0' && (rest[1] | 0x20) == 'x')
+        {
+            radix = 16;
+            i = 2;
+        }
+
+        // As many digits as cannot overflow 64 bits (16 hex: a %016llx iova or a %p page); a value
+        // skipped rather than stored has no limit.
+        var start = i;
+        var maxDigits = part.Target == ConversionTarget.Skip ? int.MaxValue - start : radix == 16 ? 16 : radix == 10 ? 19 : 21;
+        var maxEnd = (int)Math.Min(rest.Length, (long)start + maxDigits);
+        ulong value = 0;
+        for (; i < maxEnd; i++)
+        {
+            uint digit = DigitValues[rest[i]];
+            if (digit >= radix)
+            {
+                if (digit == NotADigit)
+                {
+                    break;
+                }
+
+                return false;
+            }
+
+            value = (value * radix) + digit;
+        }
+
+        if (i == start || (literal is null ? i != rest.Length : (i == maxEnd && i < rest.Length && _numberBytes.Contains(rest[i])) || !rest[i..].StartsWith(literal)))
+        {
+            return false;
+        }
+
+        if (part.Target == ConversionTarget.Number)
+        {
+            _builder.TrySet(part.FieldIndex, value);
+        }
+
+        consumed = i + (literal?.Length ?? 0);
         return true;
     }
 
@@ -193,24 +311,37 @@ internal sealed class TextPayloadDecoder
             case ConversionTarget.Symbolic:
             case ConversionTarget.Flags:
                 // The same few texts repeat ("GFP_KERNEL_ACCOUNT|__GFP_ZERO", "TO_DEVICE"): remember the last one.
-                var lastLength = _lastNameLength[partIndex];
-                if (lastLength < 0 || !value.SequenceEqual(_lastNameText[partIndex].AsSpan(0, lastLength)))
-                {
-                    _lastNameValue[partIndex] = part.Target == ConversionTarget.Flags ? ParseFlags(part, value) : ParseSymbol(part, value);
-                    var remember = value.Length <= MaxRememberedText;
-                    if (remember)
-                    {
-                        value.CopyTo(_lastNameText[partIndex]);
-                    }
-
-                    _lastNameLength[partIndex] = remember ? value.Length : -1;
-                }
-
-                _builder.TrySet(part.FieldIndex, _lastNameValue[partIndex]);
+                _builder.TrySet(part.FieldIndex, NamedValue(part, partIndex, value));
                 return true;
             default:
                 return false;
         }
+    }
+
+    private ulong NamedValue(TemplatePart part, int partIndex, ReadOnlySpan<byte> value)
+    {
+        var texts = _nameText[partIndex];
+        var lengths = _nameLength[partIndex];
+        var values = _nameValue[partIndex];
+        for (var k = 0; k < lengths.Length; k++)
+        {
+            if (lengths[k] == value.Length && value.SequenceEqual(texts.AsSpan(k * MaxRememberedText, value.Length)))
+            {
+                return values[k];
+            }
+        }
+
+        var parsed = part.Target == ConversionTarget.Flags ? ParseFlags(part, value) : ParseSymbol(part, value);
+        if (value.Length <= MaxRememberedText)
+        {
+            var slot = _nameNext[partIndex];
+            _nameNext[partIndex] = (slot + 1) % RememberedTexts;
+            value.CopyTo(texts.AsSpan(slot * MaxRememberedText));
+            lengths[slot] = value.Length;
+            values[slot] = parsed;
+        }
+
+        return parsed;
     }
 
     // Symbolic value: a known name, else the number the kernel prints for values missing from the table, else 0.

@@ -16,11 +16,19 @@ internal sealed class TextTraceSource : ITraceSource
 {
     private const int MaxCommCacheEntries = 1 << 16;
 
+    // Direct-mapped memo in front of _comms: one array probe and a byte compare per event.
+    private const int CommSlots = 256;
+
     private readonly Stream _input;
     private readonly Stream _positionStream;
     private readonly TextEventCatalog _catalog;
     private readonly Dictionary<int, string> _comms = [];
-    private readonly Dictionary<int, long> _lastTimeByCpu = [];
+    private readonly int[] _commSlotPid = new int[CommSlots];
+    private readonly byte[][] _commSlotBytes = new byte[CommSlots][];
+    private readonly string?[] _commSlotString = new string?[CommSlots];
+
+    // Last timestamp per CPU, indexed by CPU number (below 65536, so at most 512 KiB); long.MinValue = none yet.
+    private long[] _lastTimeByCpu = [];
     private bool _read;
     private int _filterGeneration;
 
@@ -111,7 +119,7 @@ internal sealed class TextTraceSource : ITraceSource
             return false;
         }
 
-        if (body.StartsWith("[FAILED TO PARSE]"u8))
+        if (body.Length > 0 && body[0] == '[' && body.StartsWith("[FAILED TO PARSE]"u8))
         {
             Diagnostics.Add(DiagnosticCatalog.FailedToParse, head.Cpu, 1, head.TimeNs, $"line {lineNumber}",
                 $"{type.Format.System}:{type.Format.Name}: the tracer could not print this event");
@@ -126,7 +134,16 @@ internal sealed class TextTraceSource : ITraceSource
         }
 
         // Text is in the tracer's order; say so when a CPU's clock steps back (events stay in file order).
-        if (_lastTimeByCpu.TryGetValue(head.Cpu, out var last) && head.TimeNs < last)
+        if (head.Cpu >= _lastTimeByCpu.Length)
+        {
+            var grown = new long[Math.Max(head.Cpu + 1, _lastTimeByCpu.Length * 2)];
+            grown.AsSpan(_lastTimeByCpu.Length).Fill(long.MinValue);
+            _lastTimeByCpu.CopyTo(grown, 0);
+            _lastTimeByCpu = grown;
+        }
+
+        var last = _lastTimeByCpu[head.Cpu];
+        if (head.TimeNs < last)
         {
             Diagnostics.Add(DiagnosticCatalog.TimeWentBackwards, head.Cpu, 1, head.TimeNs, $"line {lineNumber}",
                 $"cpu {head.Cpu}: timestamp {head.TimeNs} ns after {last} ns");
@@ -238,6 +255,30 @@ internal sealed class TextTraceSource : ITraceSource
 
     // One string per task name, not one per event.
     private string Comm(int pid, ReadOnlySpan<byte> bytes)
+    {
+        var slot = pid & (CommSlots - 1);
+        if (_commSlotString[slot] is { } cached && _commSlotPid[slot] == pid && bytes.SequenceEqual(_commSlotBytes[slot]))
+        {
+            return cached;
+        }
+
+        var comm = CommSlow(pid, bytes);
+        if (bytes.Length <= 64)
+        {
+            _commSlotPid[slot] = pid;
+            if (_commSlotBytes[slot]?.Length != bytes.Length)
+            {
+                _commSlotBytes[slot] = new byte[bytes.Length]; // two tasks sharing a slot reuse it when lengths agree
+            }
+
+            bytes.CopyTo(_commSlotBytes[slot]);
+            _commSlotString[slot] = comm;
+        }
+
+        return comm;
+    }
+
+    private string CommSlow(int pid, ReadOnlySpan<byte> bytes)
     {
         if (_comms.TryGetValue(pid, out var known) && System.Text.Ascii.Equals(bytes, known))
         {
