@@ -37,7 +37,7 @@ internal sealed class DomainInfo
     public List<string> Devices { get; } = [];
 
     /// <summary>Live mapping records by start iova (slots in the <see cref="MappingStore"/>).</summary>
-    public Dictionary<ulong, int> LiveByIova { get; } = [];
+    public LiveMappingIndex LiveByIova { get; } = new();
 
     public string Label => Pointer is { } p
         ? (Generation == 0 ? $"0x{p:x}" : $"0x{p:x}#{Generation + 1}")
@@ -201,5 +201,85 @@ internal sealed class MappingStore
     {
         _items[slot] = default;
         _free.Push(slot);
+    }
+}
+
+/// <summary>
+/// One domain's live mapping records keyed by start iova, with an ordered index of the starts so
+/// "which record covers this iova" and "which records overlap this range" cost O(log n) instead of a
+/// scan of every live mapping (a busy NIC keeps thousands of receive buffers mapped). Records of one
+/// domain never overlap: an IOVA is live at most once per domain.
+/// </summary>
+internal sealed class LiveMappingIndex
+{
+    private readonly Dictionary<ulong, int> _byStart = [];
+    private readonly SortedSet<ulong> _starts = [];
+
+    public int Count => _byStart.Count;
+
+    public Dictionary<ulong, int>.ValueCollection Values => _byStart.Values;
+
+    public int this[ulong iova]
+    {
+        set
+        {
+            _byStart[iova] = value;
+            _starts.Add(iova);
+        }
+    }
+
+    public bool TryGetValue(ulong iova, out int slot) => _byStart.TryGetValue(iova, out slot);
+
+    public bool ContainsKey(ulong iova) => _byStart.ContainsKey(iova);
+
+    public bool Remove(ulong iova)
+    {
+        _starts.Remove(iova);
+        return _byStart.Remove(iova);
+    }
+
+    /// <summary>The record whose [Iova, End) contains <paramref name="iova"/>, if any.</summary>
+    public bool TryFindCovering(ulong iova, MappingStore mappings, out int slot)
+    {
+        if (_byStart.TryGetValue(iova, out slot))
+        {
+            return true;
+        }
+
+        slot = -1;
+        if (_starts.Count == 0 || _starts.Min > iova)
+        {
+            return false;
+        }
+
+        // The greatest start at or below iova is the only candidate (records do not overlap).
+        var floor = _starts.GetViewBetween(_starts.Min, iova).Max;
+        var candidate = _byStart[floor];
+        if (iova < mappings[candidate].End)
+        {
+            slot = candidate;
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>Adds to <paramref name="slots"/> every record overlapping [start, end).</summary>
+    public void CollectOverlapping(ulong start, ulong end, MappingStore mappings, List<int> slots)
+    {
+        if (TryFindCovering(start, mappings, out var first))
+        {
+            slots.Add(first);
+        }
+
+        if (end - 1 <= start || _starts.Count == 0 || _starts.Max <= start)
+        {
+            return;
+        }
+
+        foreach (var s in _starts.GetViewBetween(start + 1, end - 1))
+        {
+            slots.Add(_byStart[s]);
+        }
     }
 }

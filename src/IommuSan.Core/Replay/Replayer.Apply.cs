@@ -288,24 +288,7 @@ internal sealed partial class Replayer
         _ = source;
     }
 
-    private bool HasLive(DomainInfo domain, ulong iova)
-    {
-        if (domain.LiveByIova.ContainsKey(iova))
-        {
-            return true;
-        }
-
-        foreach (var slot in domain.LiveByIova.Values)
-        {
-            ref var r = ref _mappings[slot];
-            if (iova >= r.Iova && iova < r.End)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    private bool HasLive(DomainInfo domain, ulong iova) => domain.LiveByIova.TryFindCovering(iova, _mappings, out _);
 
     /// <summary>Removes (or trims) every record of <paramref name="domain"/> overlapping [start, end).</summary>
     private void RemoveRecords(DomainInfo domain, ulong start, ulong end, in CheckEvent unmap)
@@ -323,14 +306,7 @@ internal sealed partial class Replayer
         if (cursor < end)
         {
             _slots.Clear();
-            foreach (var slot in domain.LiveByIova.Values)
-            {
-                ref var r = ref _mappings[slot];
-                if (r.Iova < end && r.End > start)
-                {
-                    _slots.Add(slot);
-                }
-            }
+            domain.LiveByIova.CollectOverlapping(start, end, _mappings, _slots);
         }
 
         foreach (var slot in _slots)

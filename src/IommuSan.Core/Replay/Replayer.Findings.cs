@@ -251,16 +251,13 @@ internal sealed partial class Replayer
         var state = new AmbiguityState(report, e);
         foreach (var d in _domains.All)
         {
-            foreach (var slot in d.LiveByIova.Values)
+            if (d.LiveByIova.TryFindCovering(e.Iova, _mappings, out var slot))
             {
                 ref var r = ref _mappings[slot];
-                if (e.Iova >= r.Iova && e.Iova < r.End)
-                {
-                    r.Ambiguity = index;
-                    state.Candidates.Add((d.Id, r.Serial));
-                    report.Candidates.Add(Info(slot));
-                    report.CandidatePfns.Add((r.Paddr + (e.Iova - r.Iova)) >> _pageShift);
-                }
+                r.Ambiguity = index;
+                state.Candidates.Add((d.Id, r.Serial));
+                report.Candidates.Add(Info(slot));
+                report.CandidatePfns.Add((r.Paddr + (e.Iova - r.Iova)) >> _pageShift);
             }
         }
 
