@@ -167,11 +167,17 @@ internal struct MappingRecord
     public readonly ulong End => Iova + Size;
 }
 
-/// <summary>Slots of <see cref="MappingRecord"/>s, reused through a free list: no allocation per map.</summary>
+/// <summary>
+/// Slots of live <see cref="MappingRecord"/>s, reused through a free list: no allocation per map. Also
+/// indexes them by physical address, so the mappings covering a page that is freed while counted are
+/// found in O(log n) rather than by a scan of every live mapping of every domain.
+/// </summary>
 internal sealed class MappingStore
 {
     private MappingRecord[] _items = new MappingRecord[256];
     private readonly Stack<int> _free = new();
+    private readonly SortedSet<(ulong Paddr, int Slot)> _byPaddr = [];
+    private ulong _largestSize;
     private int _used;
 
     public int Add(in MappingRecord record)
@@ -192,13 +198,35 @@ internal sealed class MappingStore
         }
 
         _items[slot] = record;
+        _byPaddr.Add((record.Paddr, slot));
+        _largestSize = Math.Max(_largestSize, record.Size);
         return slot;
+    }
+
+    /// <summary>Adds to <paramref name="slots"/> every live record whose [Paddr, Paddr + Size) overlaps [start, end).</summary>
+    public void CollectCoveringPhys(ulong start, ulong end, List<int> slots)
+    {
+        if (_byPaddr.Count == 0 || end <= start)
+        {
+            return;
+        }
+
+        // A record overlapping the range starts below its end and at most the largest size below its start.
+        var low = start > _largestSize ? start - _largestSize : 0;
+        foreach (var (paddr, slot) in _byPaddr.GetViewBetween((low, int.MinValue), (end - 1, int.MaxValue)))
+        {
+            if (paddr + _items[slot].Size > start)
+            {
+                slots.Add(slot);
+            }
+        }
     }
 
     public ref MappingRecord this[int slot] => ref _items[slot];
 
     public void Remove(int slot)
     {
+        _byPaddr.Remove((_items[slot].Paddr, slot));
         _items[slot] = default;
         _free.Push(slot);
     }

@@ -36,22 +36,23 @@ internal sealed partial class Replayer
         var pageEnd = pageStart + (1UL << _pageShift);
         _covering.Clear();
         var ambiguous = -1;
-        foreach (var d in _domains.All)
+        _physHits.Clear();
+        _mappings.CollectCoveringPhys(pageStart, pageEnd, _physHits);
+
+        // Report order: by domain, then oldest mapping first.
+        _physHits.Sort((a, b) => _mappings[a].Domain != _mappings[b].Domain
+            ? _mappings[a].Domain.CompareTo(_mappings[b].Domain)
+            : _mappings[a].Serial.CompareTo(_mappings[b].Serial));
+        foreach (var slot in _physHits)
         {
-            foreach (var slot in d.LiveByIova.Values)
+            ref var r = ref _mappings[slot];
+            if (r.Ambiguity >= 0)
             {
-                ref var r = ref _mappings[slot];
-                if (r.Paddr < pageEnd && r.Paddr + r.Size > pageStart)
-                {
-                    if (r.Ambiguity >= 0)
-                    {
-                        ambiguous = r.Ambiguity;
-                    }
-                    else
-                    {
-                        _covering.Add(slot);
-                    }
-                }
+                ambiguous = r.Ambiguity;
+            }
+            else
+            {
+                _covering.Add(slot);
             }
         }
 

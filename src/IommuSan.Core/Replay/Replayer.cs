@@ -25,6 +25,7 @@ internal sealed partial class Replayer
     private readonly List<CpuState> _cpus = [];
     private readonly List<SanitizerReport> _reports = [];
     private readonly List<int> _slots = [];
+    private readonly List<int> _physHits = [];
     private readonly int _pageShift;
     private readonly ulong _granuleMask;
     private long _nowNs;
