@@ -313,7 +313,19 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
             if (section is not null)
             {
                 var offset = done << _pageShift;
-                if (section.AllPresent)
+                if (run == 1)
+                {
+                    // A single page (a 4K map): no run machinery.
+                    if (section.IsPresent(index))
+                    {
+                        var value = AddOne(section.Counts, index, delta);
+                        if (delta > 0 ? value <= 0 : value < 0)
+                        {
+                            ReportPage(domain, pfn, 0, value, delta, paddr + offset, iova + offset, iovaKnown);
+                        }
+                    }
+                }
+                else if (section.AllPresent)
                 {
                     AddRun(domain, section.Counts, index, run, delta, pfn, paddr + offset, iova + offset, iovaKnown);
                 }
@@ -435,16 +447,25 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
     }
 
     /// <summary>Adds <paramref name="delta"/> to one counter through the 64-bit word holding it (see <see cref="AddPair"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int AddOne(int[] counts, int index, int delta)
     {
         ref var word = ref Unsafe.As<int, long>(ref counts[index & ~1]);
         var shift = ((index & 1) == 0) == BitConverter.IsLittleEndian ? 0 : 32;
-        var mask = 0xFFFF_FFFFL << shift;
+        var old = Volatile.Read(ref word);
+        var value = (int)(old >> shift) + delta;
+        var updated = (old & ~(0xFFFF_FFFFL << shift)) | ((long)(uint)value << shift);
+        return Interlocked.CompareExchange(ref word, updated, old) == old ? value : AddOneContended(ref word, shift, delta);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int AddOneContended(ref long word, int shift, int delta)
+    {
         var old = Volatile.Read(ref word);
         while (true)
         {
             var value = (int)(old >> shift) + delta;
-            var updated = (old & ~mask) | ((long)(uint)value << shift);
+            var updated = (old & ~(0xFFFF_FFFFL << shift)) | ((long)(uint)value << shift);
             var seen = Interlocked.CompareExchange(ref word, updated, old);
             if (seen == old)
             {
