@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 
 namespace IommuSan.Model.Memory;
 
@@ -252,6 +253,37 @@ internal sealed class PageExt
         }
 
         public bool AllPresent => _present is null;
+
+        /// <summary>
+        /// How many pages from <paramref name="index"/> on (at most <paramref name="max"/>) are all
+        /// present, or all absent: the sanitizer's runs inside a partial section, a bitmap word at a time.
+        /// </summary>
+        public int RunLength(int index, int max, bool present)
+        {
+            var bits = _present;
+            if (bits is null || bits.Length == 0)
+            {
+                return (bits is null) == present ? max : 0;
+            }
+
+            var n = 0;
+            while (n < max)
+            {
+                var i = index + n;
+                var word = present ? bits[i >> 6] : ~bits[i >> 6];
+                var available = 64 - (i & 63);
+
+                // Shifted down, the word's top bits are 0, so its trailing ones stop within the word.
+                var ones = BitOperations.TrailingZeroCount(~(word >> (i & 63)));
+                n += Math.Min(ones, available);
+                if (ones < available)
+                {
+                    break;
+                }
+            }
+
+            return Math.Min(n, max);
+        }
 
         public bool IsIdle() => Counts.AsSpan().IndexOfAnyExcept(0) < 0;
 
