@@ -77,25 +77,35 @@ internal sealed class TextTraceSource : ITraceSource
 
     private IEnumerable<TraceEvent> Read(EventFilter? filter, CancellationToken cancellationToken)
     {
-        using var reader = new LineReader(_input, Path);
-        while (reader.TryReadLine(out var offset, out var length))
+        // Lines are found and their heads parsed on a second thread, a few batches ahead.
+        using var lines = new LinePipeline(_input, Path);
+        while (true)
         {
-            if ((reader.LineNumber & 0xfff) == 0)
+            cancellationToken.ThrowIfCancellationRequested();
+            var batch = lines.Take();
+            for (var i = 0; i < batch.Count; i++)
             {
-                cancellationToken.ThrowIfCancellationRequested();
+                if (TryDecodeLine(batch, i, filter, out var traceEvent))
+                {
+                    yield return traceEvent;
+                }
             }
 
-            if (TryDecodeLine(reader.Buffer.AsSpan(offset, length), reader.LineNumber, filter, out var traceEvent))
+            var end = batch.End;
+            lines.Return(batch);
+            if (end)
             {
-                yield return traceEvent;
+                yield break;
             }
         }
     }
 
-    private bool TryDecodeLine(ReadOnlySpan<byte> line, long lineNumber, EventFilter? filter, out TraceEvent traceEvent)
+    private bool TryDecodeLine(LineBatch batch, int index, EventFilter? filter, out TraceEvent traceEvent)
     {
         traceEvent = default;
-        if (!TextLine.TryParse(line, out var head))
+        var line = batch.Line(index);
+        var lineNumber = batch.FirstLineNumber + index;
+        if (!batch.TryGetHead(index, out var head))
         {
             ReadOtherLine(line, lineNumber);
             return false;
