@@ -31,7 +31,7 @@ internal sealed class PayloadBuilder
     /// <summary>Starts a new payload: zeroes the fixed part and writes common_type and common_pid.</summary>
     public PayloadBuilder Reset(int pid)
     {
-        EnsureCapacity(_format.PayloadSize);
+        EnsureCapacity(Align4(_format.PayloadSize));
         Array.Clear(_buffer, 0, Math.Max(_dynamicEnd, _format.PayloadSize));
         _dynamicEnd = Align4(_format.PayloadSize);
         TrySet(_commonTypeIndex, (ulong)_format.Id);
@@ -124,6 +124,25 @@ internal sealed class PayloadBuilder
         return SetBytes(index, bytes);
     }
 
+    /// <summary>
+    /// Whether <paramref name="length"/> more bytes fit the field: a __data_loc word holds a 16-bit offset and
+    /// length, so no kernel payload can carry more. Text readers check this before rebuilding a printed value
+    /// that a corrupt line made too long, and treat the event as unparsable instead.
+    /// </summary>
+    public bool Fits(int fieldIndex, int length)
+    {
+        var f = _format.Fields[fieldIndex];
+        return f.Layout switch
+        {
+            FieldLayout.DataLoc or FieldLayout.RelLoc => length <= ushort.MaxValue && _dynamicEnd + length <= ushort.MaxValue,
+            FieldLayout.Trailing => f.Offset + length <= MaxTrailingPayload,
+            _ => true,
+        };
+    }
+
+    /// <summary>A payload never exceeds a ring-buffer sub-buffer; 1 MiB is the largest the kernel allows.</summary>
+    private const int MaxTrailingPayload = 1 << 20;
+
     /// <summary>Sets the raw bytes of an array or string field by index.</summary>
     public PayloadBuilder SetBytes(int fieldIndex, ReadOnlySpan<byte> bytes)
     {
@@ -141,7 +160,7 @@ internal sealed class PayloadBuilder
             case FieldLayout.FixedArray:
                 return _buffer.AsSpan(f.Offset, Math.Min(length, f.Size));
             case FieldLayout.Trailing:
-                EnsureCapacity(f.Offset + length);
+                EnsureCapacity(Align4(f.Offset + length));
                 _dynamicEnd = Math.Max(_dynamicEnd, Align4(f.Offset + length));
                 return _buffer.AsSpan(f.Offset, length);
             case FieldLayout.DataLoc:
@@ -152,7 +171,7 @@ internal sealed class PayloadBuilder
                 }
 
                 var start = _dynamicEnd;
-                EnsureCapacity(start + length);
+                EnsureCapacity(Align4(start + length));
                 _dynamicEnd = Align4(start + length);
                 var locOffset = f.Layout == FieldLayout.RelLoc ? start - (f.Offset + 4) : start;
                 WriteInteger(_buffer.AsSpan(f.Offset, 4), 4, ((ulong)length << 16) | (uint)locOffset);

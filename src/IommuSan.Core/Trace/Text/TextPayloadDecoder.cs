@@ -306,8 +306,7 @@ internal sealed class TextPayloadDecoder
                 return _template.Format.Fields[part.FieldIndex].Name.StartsWith("__probe_", StringComparison.Ordinal)
                     || value.StartsWith("(n"u8);
             case ConversionTarget.String:
-                SetString(part.FieldIndex, value);
-                return true;
+                return SetString(part.FieldIndex, value);
             case ConversionTarget.Symbolic:
             case ConversionTarget.Flags:
                 // The same few texts repeat ("GFP_KERNEL_ACCOUNT|__GFP_ZERO", "TO_DEVICE"): remember the last one.
@@ -393,8 +392,13 @@ internal sealed class TextPayloadDecoder
         return names.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars[..n], out value);
     }
 
-    private void SetString(int fieldIndex, ReadOnlySpan<byte> value)
+    private bool SetString(int fieldIndex, ReadOnlySpan<byte> value)
     {
+        if (!_builder.Fits(fieldIndex, value.Length + 1))
+        {
+            return false;
+        }
+
         if (value.Length + 1 > _stringScratch.Length)
         {
             _stringScratch = new byte[Math.Max(value.Length + 1, _stringScratch.Length * 2)];
@@ -403,6 +407,7 @@ internal sealed class TextPayloadDecoder
         value.CopyTo(_stringScratch);
         _stringScratch[value.Length] = 0; // the kernel stores strings NUL-terminated
         _builder.SetBytes(fieldIndex, _stringScratch.AsSpan(0, value.Length + 1));
+        return true;
     }
 
     // "0x2bf1000,0xf400000" (the inside of {...}); empty means no elements.
@@ -425,6 +430,11 @@ internal sealed class TextPayloadDecoder
 
                 _elements[count++] = element;
             }
+        }
+
+        if (!_builder.Fits(fieldIndex, count * _template.Format.Fields[fieldIndex].ElementSize))
+        {
+            return false;
         }
 
         _builder.SetArray(fieldIndex, _elements.AsSpan(0, count));
