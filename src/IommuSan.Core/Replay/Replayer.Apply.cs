@@ -285,7 +285,6 @@ internal sealed partial class Replayer
 
         var end = start + length < start ? ulong.MaxValue : start + length;
         RemoveRecords(domain, start, end, e);
-        _ = source;
     }
 
     private bool HasLive(DomainInfo domain, ulong iova) => domain.LiveByIova.TryFindCovering(iova, _mappings, out _);

@@ -16,6 +16,11 @@ internal static class BuiltinFormats
     /// <summary>Every built-in format (iommu, kmem, dma, ftrace:print), parsed once.</summary>
     public static ImmutableArray<EventFormat> All => _all.Value;
 
+    /// <summary>The raw text of the built-in format file of <paramref name="system"/>:<paramref name="name"/>
+    /// (exactly as the kernel printed it), e.g. for writing synthetic trace.dat files.</summary>
+    public static string Text(string system, string name) =>
+        ReadResource(typeof(BuiltinFormats).Assembly, $"{ResourcePrefix}{system}/{name}.format");
+
     private static ImmutableArray<EventFormat> Load()
     {
         var assembly = typeof(BuiltinFormats).Assembly;
