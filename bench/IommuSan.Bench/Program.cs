@@ -12,6 +12,12 @@ internal static class Program
             return TraceDat.TraceDatBenchTool.Run(args[1..]);
         }
 
+        // "text-time FILE [N]": quick wall/CPU timings of the text reader's stages (tuning aid).
+        if (args.Length > 1 && args[0] == "text-time")
+        {
+            return Text.TextTimeTool.Run(args[1..]);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -141,7 +141,7 @@ internal static class TraceFile
         }
 
         var userFormats = options.FormatsDirectory is { } dir ? TextEventCatalog.LoadDirectory(dir) : [];
-        return new TextTraceSource(path, kind, text, positionStream, new TextEventCatalog(userFormats), options.CpuPageShift);
+        return new TextTraceSource(path, kind, text, positionStream, userFormats, options.CpuPageShift);
     }
 
     // Looks at the first lines: "cpus=N" is trace-cmd report, "# tracer:" is tracefs; otherwise the

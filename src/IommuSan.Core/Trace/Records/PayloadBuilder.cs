@@ -13,16 +13,24 @@ namespace IommuSan.Trace.Records;
 internal sealed class PayloadBuilder
 {
     private readonly EventFormat _format;
-    private readonly int _commonTypeIndex;
-    private readonly int _commonPidIndex;
-    private byte[] _buffer = new byte[256];
+    private readonly ScalarSlot _commonPid;
+    private readonly int _fixedEnd;
+
+    // The fixed part of an empty payload (zeros and common_type): Reset copies it instead of
+    // clearing and setting field by field (it runs once per decoded text line).
+    private readonly byte[] _blank;
+    private byte[] _buffer;
     private int _dynamicEnd;
 
     public PayloadBuilder(EventFormat format)
     {
         _format = format;
-        _commonTypeIndex = format.IndexOf("common_type");
-        _commonPidIndex = format.IndexOf("common_pid");
+        _fixedEnd = Align4(format.PayloadSize);
+        _buffer = new byte[Math.Max(256, _fixedEnd)];
+        _dynamicEnd = _fixedEnd;
+        TrySet(format.IndexOf("common_type"), (ulong)format.Id);
+        _blank = _buffer.AsSpan(0, _fixedEnd).ToArray();
+        _commonPid = SlotOf(format.IndexOf("common_pid"));
         Reset(0);
     }
 
@@ -31,12 +39,37 @@ internal sealed class PayloadBuilder
     /// <summary>Starts a new payload: zeroes the fixed part and writes common_type and common_pid.</summary>
     public PayloadBuilder Reset(int pid)
     {
-        EnsureCapacity(Align4(_format.PayloadSize));
-        Array.Clear(_buffer, 0, Math.Max(_dynamicEnd, _format.PayloadSize));
-        _dynamicEnd = Align4(_format.PayloadSize);
-        TrySet(_commonTypeIndex, (ulong)_format.Id);
-        TrySet(_commonPidIndex, (ulong)(uint)pid);
+        if (_dynamicEnd > _fixedEnd)
+        {
+            Array.Clear(_buffer, _fixedEnd, _dynamicEnd - _fixedEnd);
+        }
+
+        _blank.CopyTo(_buffer, 0);
+        _dynamicEnd = _fixedEnd;
+        SetScalar(_commonPid, (uint)pid);
         return this;
+    }
+
+    /// <summary>Where a scalar field's bytes are, resolved once so hot paths skip the field lookup
+    /// (<see cref="ScalarSlot.None"/> for a missing or non-scalar field: writes to it are ignored).</summary>
+    public ScalarSlot SlotOf(int fieldIndex)
+    {
+        var fields = _format.Fields;
+        if ((uint)fieldIndex >= (uint)fields.Length || fields[fieldIndex].Layout != FieldLayout.Scalar)
+        {
+            return ScalarSlot.None;
+        }
+
+        return new ScalarSlot(fields[fieldIndex].Offset, fields[fieldIndex].Size);
+    }
+
+    /// <summary>Sets a scalar field through its <see cref="SlotOf"/> slot (ignored for <see cref="ScalarSlot.None"/>).</summary>
+    public void SetScalar(ScalarSlot slot, ulong value)
+    {
+        if (slot.Size != 0)
+        {
+            WriteInteger(_buffer.AsSpan(slot.Offset, slot.Size), slot.Size, value);
+        }
     }
 
     /// <summary>Sets a scalar field; false when the format has no such field (it is then ignored).</summary>
@@ -190,6 +223,12 @@ internal sealed class PayloadBuilder
     private void WriteInteger(Span<byte> dest, int size, ulong value)
     {
         var big = _format.IsBigEndian;
+        if (size == 8 && !big)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(dest, value); // pointers, addresses, sizes: the common case first
+            return;
+        }
+
         switch (size)
         {
             case 1: dest[0] = (byte)value; break;
@@ -209,4 +248,10 @@ internal sealed class PayloadBuilder
     }
 
     private static int Align4(int n) => (n + 3) & ~3;
+}
+
+/// <summary>Offset and size of a scalar field in a payload; <see cref="None"/> (size 0) writes nothing.</summary>
+internal readonly record struct ScalarSlot(int Offset, int Size)
+{
+    public static ScalarSlot None => default;
 }

@@ -11,22 +11,23 @@ namespace IommuSan.Trace.Text;
 /// (<c>map</c>, or <c>iommu:map</c> in perf script): formats from the user's <c>--formats</c>
 /// directory first, then the built-in ones, plus kprobe formats synthesised from the first line
 /// that shows an unknown probe. Text traces do not print the event system, so a bare name is
-/// resolved to the first format that has it (user formats win).
+/// resolved to the first format that has it (user formats win). Each decoding thread has its own
+/// catalog (the decoders keep per-thread state); synthesised probe formats are shared through
+/// <see cref="SynthesizedProbes"/> so every thread's events of one probe carry the same format.
+/// Payload decoders are compiled on first use.
 /// </summary>
 internal sealed class TextEventCatalog
 {
     /// <summary>The name tracefs prints for a trace_marker write in place of <c>print</c>.</summary>
     public const string TraceMarkerName = "tracing_mark_write";
 
-    private const int MaxSynthesizedProbes = 4096;
-    private const int FirstSynthesizedId = 60000;
 
     private readonly Dictionary<string, TextEventType> _byName = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TextEventType> _byQualifiedName = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TextEventType>.AlternateLookup<ReadOnlySpan<char>> _byNameLookup;
     private readonly Dictionary<string, TextEventType>.AlternateLookup<ReadOnlySpan<char>> _byQualifiedLookup;
     private readonly List<EventFormat> _formats = [];
-    private int _synthesized;
+    private readonly SynthesizedProbes _probes;
     // A small memo of recent bare names as bytes: a trace uses a handful of events, so a line's name
     // is found by comparing bytes, without widening to chars or hashing a string.
     private const int NameMemoSize = 16;
@@ -37,9 +38,10 @@ internal sealed class TextEventCatalog
     private int _memoLast;
     private int _memoNext;
 
-    public TextEventCatalog(IEnumerable<EventFormat> userFormats, bool includeBuiltins = true)
+    public TextEventCatalog(IEnumerable<EventFormat> userFormats, bool includeBuiltins = true, SynthesizedProbes? probes = null)
     {
         ArgumentNullException.ThrowIfNull(userFormats);
+        _probes = probes ?? new SynthesizedProbes();
         _byNameLookup = _byName.GetAlternateLookup<ReadOnlySpan<char>>();
         _byQualifiedLookup = _byQualifiedName.GetAlternateLookup<ReadOnlySpan<char>>();
         foreach (var format in userFormats)
@@ -56,7 +58,10 @@ internal sealed class TextEventCatalog
         }
     }
 
-    public IReadOnlyCollection<EventFormat> Formats => _formats;
+    /// <summary>The user's and the built-in formats, then the probes synthesised so far (by any thread).</summary>
+    public IReadOnlyCollection<EventFormat> Formats => [.. _formats, .. _probes.Snapshot()];
+
+    public SynthesizedProbes Probes => _probes;
 
     /// <summary>Loads every format file under a tracefs-style <c>events/</c> directory
     /// (DIR/SYSTEM/EVENT/format) or a captures-style one (DIR/SYSTEM/EVENT.format).</summary>
@@ -158,7 +163,7 @@ internal sealed class TextEventCatalog
     /// </summary>
     public TextEventType? SynthesizeProbe(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name, ReadOnlySpan<byte> body)
     {
-        if (_synthesized >= MaxSynthesizedProbes || body.IsEmpty || body[0] != '(' || name.IsEmpty || name.Length > 64)
+        if (_probes.Count >= SynthesizedProbes.MaxCount || body.IsEmpty || body[0] != '(' || name.IsEmpty || name.Length > 64)
         {
             return null;
         }
@@ -243,18 +248,18 @@ internal sealed class TextEventCatalog
         var probeFields = isReturn
             ? "\tfield:unsigned long __probe_func;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:unsigned long __probe_ret_ip;\toffset:16;\tsize:8;\tsigned:0;\n"
             : "\tfield:unsigned long __probe_ip;\toffset:8;\tsize:8;\tsigned:0;\n";
-        var text = $"name: {eventName}\nID: {FirstSynthesizedId + _synthesized}\nformat:\n"
+        var layout = "\nformat:\n"
             + "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
             + "\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
             + "\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
             + "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n"
             + probeFields + fields + $"\nprint fmt: {print}\"{args}\n";
         var group = system.IsEmpty ? "kprobes" : Encoding.UTF8.GetString(system);
-        _synthesized++;
-        return Add(FormatParser.Parse(group, text));
+        var format = _probes.GetOrAdd(group, eventName, id => FormatParser.Parse(group, $"name: {eventName}\nID: {id}{layout}"));
+        return format is null ? null : Add(format, synthesized: true);
     }
 
-    private TextEventType Add(EventFormat format)
+    private TextEventType Add(EventFormat format, bool synthesized = false)
     {
         var qualified = $"{format.System}:{format.Name}";
         if (_byQualifiedName.TryGetValue(qualified, out var existing))
@@ -262,14 +267,18 @@ internal sealed class TextEventCatalog
             return existing;
         }
 
-        _formats.Add(format);
-        var type = new TextEventType(format, new TextPayloadDecoder(PrintTemplate.Compile(format)));
+        if (!synthesized)
+        {
+            _formats.Add(format);
+        }
+
+        var type = new TextEventType(format, () => PrintTemplate.Compile(format));
         _byQualifiedName[qualified] = type;
         _byName.TryAdd(format.Name, type);
         if (format.System == "ftrace" && format.Name == "print" && format.IndexOf("buf") is var buf and >= 0)
         {
             // tracefs prints a marker write as "tracing_mark_write: TEXT": the ip's symbol, then the buffer.
-            _byName.TryAdd(TraceMarkerName, new TextEventType(format, new TextPayloadDecoder(PrintTemplate.WholeBody(format, buf))));
+            _byName.TryAdd(TraceMarkerName, new TextEventType(format, () => PrintTemplate.WholeBody(format, buf)));
         }
 
         return type;
@@ -289,15 +298,89 @@ internal sealed class TextEventCatalog
     }
 }
 
-/// <summary>An event a text trace can name: its format and the decoder that rebuilds its payload.</summary>
-internal sealed class TextEventType(EventFormat format, TextPayloadDecoder decoder)
+/// <summary>An event a text trace can name: its format and the decoder that rebuilds its payload (compiled on first use).</summary>
+internal sealed class TextEventType(EventFormat format, Func<PrintTemplate> template)
 {
+    private TextPayloadDecoder? _decoder;
+
     public EventFormat Format { get; } = format;
 
-    public TextPayloadDecoder Decoder { get; } = decoder;
+    public TextPayloadDecoder Decoder => _decoder ??= new TextPayloadDecoder(template());
 
-    /// <summary>Per-read cache of "does the filter want this event" (0 unknown, 1 yes, 2 no).</summary>
+    /// <summary>Cache of "does the read's filter want this event" (0 unknown, 1 yes, 2 no); catalogs live for one read.</summary>
     public int FilterState { get; set; }
+}
 
-    public int FilterGeneration { get; set; }
+/// <summary>
+/// Probe formats synthesised from text lines, shared by the catalogs of every decoding thread of
+/// one read. A probe's event id is derived from its name (a stable hash into the range above the
+/// kernel's ids), so the ids do not depend on which thread met a probe first.
+/// </summary>
+internal sealed class SynthesizedProbes
+{
+    /// <summary>Probes a trace may introduce without format files.</summary>
+    public const int MaxCount = 4096;
+
+    private const int FirstId = 60000;
+    private const int IdRange = 65536 - FirstId;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, EventFormat> _byQualifiedName = new(StringComparer.Ordinal);
+    private readonly List<EventFormat> _formats = [];
+    private readonly HashSet<int> _ids = [];
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _formats.Count;
+            }
+        }
+    }
+
+    /// <summary>The probe's format, made by <paramref name="build"/> (given the id) the first time; null when the cap is reached.</summary>
+    public EventFormat? GetOrAdd(string system, string name, Func<int, EventFormat> build)
+    {
+        var qualified = $"{system}:{name}";
+        lock (_lock)
+        {
+            if (_byQualifiedName.TryGetValue(qualified, out var known))
+            {
+                return known;
+            }
+
+            if (_formats.Count >= MaxCount)
+            {
+                return null;
+            }
+
+            // FNV-1a of the qualified name; a collision takes the next free id.
+            var hash = 2166136261u;
+            foreach (var ch in qualified)
+            {
+                hash = (hash ^ ch) * 16777619u;
+            }
+
+            var id = FirstId + (int)(hash % IdRange);
+            while (!_ids.Add(id))
+            {
+                id = id + 1 < 65536 ? id + 1 : FirstId;
+            }
+
+            var format = build(id);
+            _byQualifiedName[qualified] = format;
+            _formats.Add(format);
+            return format;
+        }
+    }
+
+    public EventFormat[] Snapshot()
+    {
+        lock (_lock)
+        {
+            return [.. _formats];
+        }
+    }
 }

@@ -34,6 +34,9 @@ internal sealed class TextPayloadDecoder
     private readonly ulong[][] _nameValue;
     private readonly int[] _nameNext;
     private readonly bool[] _numberEndsValue;
+
+    // Per part: where its scalar field goes (resolved once, not looked up per line).
+    private readonly ScalarSlot[] _slots;
     private ulong[] _elements = new ulong[16];
     private byte[] _stringScratch = new byte[64];
 
@@ -67,8 +70,10 @@ internal sealed class TextPayloadDecoder
         _nameValue = new ulong[template.Parts.Length][];
         _nameNext = new int[template.Parts.Length];
         _numberEndsValue = new bool[template.Parts.Length];
+        _slots = new ScalarSlot[template.Parts.Length];
         for (var i = 0; i < template.Parts.Length; i++)
         {
+            _slots[i] = _builder.SlotOf(template.Parts[i].FieldIndex);
             _numberEndsValue[i] = NumberEndsValue(template.Parts, i);
             var named = template.Parts[i].Target is ConversionTarget.Symbolic or ConversionTarget.Flags;
             _nameText[i] = named ? new byte[RememberedTexts * MaxRememberedText] : [];
@@ -147,11 +152,11 @@ internal sealed class TextPayloadDecoder
                     break;
                 case ConversionTarget.OptionalText:
                     var isSet = part.Literal.Length > 0 && rest.StartsWith(part.Literal);
-                    _builder.TrySet(part.FieldIndex, isSet ? 1UL : 0UL);
+                    _builder.SetScalar(_slots[i], isSet ? 1UL : 0UL);
                     length = isSet ? part.Literal.Length : 0;
                     break;
                 default:
-                    if (_numberEndsValue[i] && TryNumberBeforeLiteral(rest, part, i + 1 < parts.Length ? parts[i + 1].Literal : null, decimalNext, out var consumed))
+                    if (_numberEndsValue[i] && TryNumberBeforeLiteral(rest, i, part, i + 1 < parts.Length ? parts[i + 1].Literal : null, decimalNext, out var consumed))
                     {
                         // The number and the literal after it (if any), in one step.
                         pos += consumed;
@@ -202,7 +207,7 @@ internal sealed class TextPayloadDecoder
     // SetValue would, in one pass over the bytes. Anything unusual (a sign, a digit beyond the radix,
     // more digits than fit without an overflow check, no literal right after) returns false
     // without side effects, and the general path decides.
-    private bool TryNumberBeforeLiteral(ReadOnlySpan<byte> rest, TemplatePart part, byte[]? literal, bool decimalOnly, out int consumed)
+    private bool TryNumberBeforeLiteral(ReadOnlySpan<byte> rest, int partIndex, TemplatePart part, byte[]? literal, bool decimalOnly, out int consumed)
     {
         consumed = 0;
         var radix = decimalOnly ? 10u : (uint)part.Radix;
@@ -242,7 +247,7 @@ internal sealed class TextPayloadDecoder
 
         if (part.Target == ConversionTarget.Number)
         {
-            _builder.TrySet(part.FieldIndex, value);
+            _builder.SetScalar(_slots[partIndex], value);
         }
 
         consumed = i + (literal?.Length ?? 0);
@@ -297,7 +302,7 @@ internal sealed class TextPayloadDecoder
             case ConversionTarget.Number:
                 if (TextNumbers.TryParseInteger(value, decimalOnly ? 10 : part.Radix, out var number))
                 {
-                    _builder.TrySet(part.FieldIndex, number);
+                    _builder.SetScalar(_slots[partIndex], number);
                     return true;
                 }
 
@@ -310,7 +315,7 @@ internal sealed class TextPayloadDecoder
             case ConversionTarget.Symbolic:
             case ConversionTarget.Flags:
                 // The same few texts repeat ("GFP_KERNEL_ACCOUNT|__GFP_ZERO", "TO_DEVICE"): remember the last one.
-                _builder.TrySet(part.FieldIndex, NamedValue(part, partIndex, value));
+                _builder.SetScalar(_slots[partIndex], NamedValue(part, partIndex, value));
                 return true;
             default:
                 return false;
