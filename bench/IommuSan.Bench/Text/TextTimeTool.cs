@@ -207,6 +207,7 @@ internal static class TextTimeTool
 
         var process = Process.GetCurrentProcess();
         var cpu0 = process.TotalProcessorTime;
+        var allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         var wall = Stopwatch.StartNew();
         var result = body();
         wall.Stop();
@@ -218,7 +219,8 @@ internal static class TextTimeTool
         list.Add(wall.Elapsed.TotalMilliseconds);
         process.Refresh();
         var cpu = process.TotalProcessorTime - cpu0;
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated0;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{what,-18} wall {wall.Elapsed.TotalMilliseconds,7:0} ms  cpu {cpu.TotalMilliseconds,7:0} ms  ({result})"));
+            $"{what,-18} wall {wall.Elapsed.TotalMilliseconds,7:0} ms  cpu {cpu.TotalMilliseconds,7:0} ms  allocated {allocated / 1e6,7:0.0} MB  ({result})"));
     }
 }

@@ -108,17 +108,27 @@ internal sealed class LineChunk : IDisposable
         _payloadLength += payload.Length;
     }
 
-    /// <summary>Records a diagnostic; repeats of a kind (and CPU, where the kind is per CPU) in this chunk only add to its count.</summary>
-    public void AddDiagnostic(DiagnosticKind kind, int? cpu, long count, long? timeNs, long lineNumber, Func<string> detail)
+    /// <summary>
+    /// Counts a repeat of a diagnostic this chunk already has (the same kind, and CPU where the kind is
+    /// per CPU) and returns true; false when it is new, to be added with <see cref="AddDiagnostic"/>
+    /// (so the detail text is only built for the first occurrence).
+    /// </summary>
+    public bool TryCountRepeat(DiagnosticKind kind, int? cpu, long count)
     {
-        var key = (kind, kind.PerCpu ? cpu : null);
-        if (_diagnosticsByKey.TryGetValue(key, out var pending))
+        if (_diagnosticsByKey.TryGetValue((kind, kind.PerCpu ? cpu : null), out var pending))
         {
             pending.Count += count;
-            return;
+            return true;
         }
 
-        pending = new PendingDiagnostic(kind, key.Item2, timeNs, lineNumber, detail()) { Count = count };
+        return false;
+    }
+
+    /// <summary>Records the first occurrence in this chunk of a diagnostic (see <see cref="TryCountRepeat"/>).</summary>
+    public void AddDiagnostic(DiagnosticKind kind, int? cpu, long count, long? timeNs, long lineNumber, string detail)
+    {
+        var key = (kind, kind.PerCpu ? cpu : null);
+        var pending = new PendingDiagnostic(kind, key.Item2, timeNs, lineNumber, detail) { Count = count };
         _diagnosticsByKey[key] = pending;
         Diagnostics.Add(pending);
     }

@@ -119,21 +119,28 @@ internal sealed class TextChunkDecoder
 
         if (body.Length > 0 && body[0] == '[' && body.StartsWith("[FAILED TO PARSE]"u8))
         {
-            chunk.AddDiagnostic(DiagnosticCatalog.FailedToParse, head.Cpu, 1, head.TimeNs, lineNumber,
-                () => $"{type.Format.System}:{type.Format.Name}: the tracer could not print this event");
+            Report(chunk, DiagnosticCatalog.FailedToParse, head, lineNumber, type, "the tracer could not print this event");
             return true;
         }
 
         if (!type.Decoder.TryDecode(body, head.Pid, out var payload))
         {
-            chunk.AddDiagnostic(DiagnosticCatalog.UnparsableFields, head.Cpu, 1, head.TimeNs, lineNumber,
-                () => $"{type.Format.System}:{type.Format.Name}: fields do not match its print format");
+            Report(chunk, DiagnosticCatalog.UnparsableFields, head, lineNumber, type, "fields do not match its print format");
             return true;
         }
 
         var comm = Comm(head.Pid, line.Slice(head.CommStart, head.CommLength));
         chunk.AddEvent(head.TimeNs, head.Cpu, head.Pid, comm, type.Format, payload.Span, lineNumber);
         return true;
+    }
+
+    // Not inlined into DecodeLine: a lambda or interpolation there would cost every line, not only the bad ones.
+    private static void Report(LineChunk chunk, DiagnosticKind kind, in TextLine head, long lineNumber, TextEventType type, string what)
+    {
+        if (!chunk.TryCountRepeat(kind, head.Cpu, 1))
+        {
+            chunk.AddDiagnostic(kind, head.Cpu, 1, head.TimeNs, lineNumber, $"{type.Format.System}:{type.Format.Name}: {what}");
+        }
     }
 
     private bool Wanted(TextEventType type)
@@ -184,8 +191,11 @@ internal sealed class TextChunkDecoder
 
         if (TryReadLost(trimmed, out var cpu, out var count))
         {
-            chunk.AddDiagnostic(DiagnosticCatalog.EventsLost, cpu, count, null, lineNumber,
-                () => $"cpu {cpu}: the ring buffer dropped events before line {lineNumber}");
+            if (!chunk.TryCountRepeat(DiagnosticCatalog.EventsLost, cpu, count))
+            {
+                chunk.AddDiagnostic(DiagnosticCatalog.EventsLost, cpu, count, null, lineNumber, $"cpu {cpu}: the ring buffer dropped events before line {lineNumber}");
+            }
+
             return;
         }
 
@@ -195,8 +205,10 @@ internal sealed class TextChunkDecoder
             return;
         }
 
-        var preview = Preview(trimmed);
-        chunk.AddDiagnostic(DiagnosticCatalog.UnparsableLine, null, 1, null, lineNumber, () => $"first unparsable line: {preview}");
+        if (!chunk.TryCountRepeat(DiagnosticCatalog.UnparsableLine, null, 1))
+        {
+            chunk.AddDiagnostic(DiagnosticCatalog.UnparsableLine, null, 1, null, lineNumber, $"first unparsable line: {Preview(trimmed)}");
+        }
     }
 
     // "CPU:1 [LOST 123 EVENTS]" (tracefs) and "CPU:1 [123 EVENTS DROPPED]" (trace-cmd report).

@@ -15,7 +15,7 @@ namespace IommuSan.Trace.Text;
 internal sealed class TextChunkPipeline : IDisposable
 {
     /// <summary>Bytes read per chunk: large reads skip FileStream's own buffer copy.</summary>
-    public const int ReadSize = 1 << 20;
+    public const int ReadSize = 1 << 21;
 
     /// <summary>A text trace line longer than this is not a trace line (1 MiB).</summary>
     public const int MaxLineLength = 1 << 20;
