@@ -8,11 +8,13 @@ namespace IommuSan.Replay;
 internal sealed partial class Replayer
 {
     /// <summary>
-    /// The largest physically contiguous range one iommu:map is replayed for (1 TiB). Every CPU page of a
-    /// map gets a page_ext counter, so a corrupt size would otherwise cost time and memory in proportion to
-    /// it; no real machine maps more than this in one call (the kernel splits at physical discontinuities).
+    /// The largest physically contiguous range one iommu:map is replayed for (64 GiB). Every CPU page of a
+    /// map gets a page_ext counter (1 KiB of model memory per MiB mapped), so a corrupt size would cost
+    /// time and memory in proportion to it: a fuzzed 1016 GiB map made the model allocate 1 GiB. Real
+    /// calls are far smaller (dma-iommu maps one buffer or sg list; VFIO maps one physically contiguous
+    /// run of pinned pages); a larger one is skipped with an implausible-range error, never silently.
     /// </summary>
-    internal const ulong MaxReplayedMapSize = 1UL << 40;
+    internal const ulong MaxReplayedMapSize = 1UL << 36;
 
     /// <summary>
     /// The largest IOVA range one iommu:unmap is replayed for: 2^57 bytes, the widest IOVA space any IOMMU
@@ -94,7 +96,7 @@ internal sealed partial class Replayer
             // (A zero or overflowing paddr range still goes to the model: the sanitizer WARNs invalid-map
             // without walking it.)
             Diagnostics.Add(DiagnosticCatalog.ImplausibleRange, e.Cpu, 1, e.TimeNs, null,
-                $"iommu:map iova=0x{e.Iova:x} paddr=0x{e.Paddr:x} size=0x{e.Size:x} at {TimeText(e.TimeNs)} maps more than 1 TiB in one call");
+                $"iommu:map iova=0x{e.Iova:x} paddr=0x{e.Paddr:x} size=0x{e.Size:x} at {TimeText(e.TimeNs)} maps more than 64 GiB in one call");
             return;
         }
 

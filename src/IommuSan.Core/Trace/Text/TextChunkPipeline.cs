@@ -122,29 +122,16 @@ internal sealed class TextChunkPipeline : IDisposable
 
                 chunk.Clear();
                 chunk.Sequence = _nextSequence++;
-                try
-                {
-                    Fill(chunk);
-                }
-                catch (Exception e)
-                {
-                    chunk.InputLength = 0;
-                    chunk.Error = ExceptionDispatchInfo.Capture(e);
-                    chunk.End = true;
-                    _inputDone = true;
-                }
+                Fill(chunk);
             }
 
-            if (chunk.Error is null)
+            try
             {
-                try
-                {
-                    decoder.Decode(chunk);
-                }
-                catch (Exception e)
-                {
-                    chunk.Error = ExceptionDispatchInfo.Capture(e);
-                }
+                decoder.Decode(chunk); // the lines before a reading error too
+            }
+            catch (Exception e)
+            {
+                chunk.Error ??= ExceptionDispatchInfo.Capture(e);
             }
 
             if (chunk.Error is not null)
@@ -174,21 +161,37 @@ internal sealed class TextChunkPipeline : IDisposable
         }
     }
 
-    // Reads whole lines into the chunk: the carried partial line, then at least one more line end
-    // (or the end of input). Called under _readLock.
+    // Reads whole lines into the chunk: the carried partial line, then as much as fits (at least one
+    // line end, or the end of input). A reading error, or a line longer than MaxLineLength, ends the
+    // input: the chunk keeps the whole lines read before it and carries the error. Under _readLock.
     private void Fill(LineChunk chunk)
     {
         chunk.EnsureInput(Math.Max(ReadSize, _carryLength + (ReadSize / 2)), 0);
         _carry.AsSpan(0, _carryLength).CopyTo(chunk.Input);
         var length = _carryLength;
-        var scanned = _carryLength; // the carry holds no line end
         _carryLength = 0;
-        var lastNewline = -1;
         var eof = false;
-        while (lastNewline < 0 && !eof)
+        Exception? error = null;
+        int lastNewline;
+        try
         {
-            if (length == chunk.Input.Length)
+            while (true)
             {
+                // Fill the buffer: decompressing streams return a little per call.
+                while (length < chunk.Input.Length && !eof)
+                {
+                    var read = _stream.Read(chunk.Input, length, chunk.Input.Length - length);
+                    eof = read == 0;
+                    length += read;
+                }
+
+                lastNewline = chunk.Input.AsSpan(0, length).LastIndexOf((byte)'\n');
+                if (lastNewline >= 0 || eof)
+                {
+                    break;
+                }
+
+                // One line fills the buffer.
                 if (length > MaxLineLength)
                 {
                     throw new TraceDataException(_displayPath, $"line longer than {MaxLineLength} bytes; not a text trace", line: _nextLineNumber);
@@ -197,26 +200,21 @@ internal sealed class TextChunkPipeline : IDisposable
                 chunk.EnsureInput(length * 2, length);
             }
 
-            var read = _stream.Read(chunk.Input, length, chunk.Input.Length - length);
-            eof = read == 0;
-            length += read;
-            lastNewline = chunk.Input.AsSpan(scanned, length - scanned).LastIndexOf((byte)'\n');
-            if (lastNewline >= 0)
+            if (eof && length - (lastNewline + 1) > MaxLineLength)
             {
-                lastNewline += scanned;
+                throw new TraceDataException(_displayPath, $"line longer than {MaxLineLength} bytes; not a text trace",
+                    line: _nextLineNumber + CountLines(chunk.Input.AsSpan(0, lastNewline + 1)));
             }
-
-            scanned = length;
+        }
+        catch (Exception e)
+        {
+            error = e;
+            lastNewline = chunk.Input.AsSpan(0, length).LastIndexOf((byte)'\n');
         }
 
         // Whole lines stay; the partial last line waits for the next chunk (or ends the input).
-        var end = eof ? length : lastNewline + 1;
-        if (end - (lastNewline + 1) > MaxLineLength)
-        {
-            throw new TraceDataException(_displayPath, $"line longer than {MaxLineLength} bytes; not a text trace", line: _nextLineNumber + CountLines(chunk.Input.AsSpan(0, lastNewline + 1)));
-        }
-
-        var tail = length - end;
+        var end = error is not null ? lastNewline + 1 : eof ? length : lastNewline + 1;
+        var tail = error is not null ? 0 : length - end;
         if (tail > _carry.Length)
         {
             _carry = new byte[Math.Max(tail, _carry.Length * 2)];
@@ -227,9 +225,10 @@ internal sealed class TextChunkPipeline : IDisposable
         chunk.InputLength = end;
         chunk.FirstLineNumber = _nextLineNumber;
         _nextLineNumber += CountLines(chunk.Input.AsSpan(0, end));
-        chunk.End = eof;
         chunk.PositionAfter = _positionStream.CanSeek ? _positionStream.Position : 0;
-        _inputDone = eof;
+        chunk.End = eof || error is not null;
+        chunk.Error = error is null ? null : ExceptionDispatchInfo.Capture(error);
+        _inputDone = chunk.End;
     }
 
     // Lines in a run of bytes: its line ends, plus an unterminated last line.

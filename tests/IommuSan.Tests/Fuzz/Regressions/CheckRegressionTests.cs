@@ -38,4 +38,24 @@ public sealed class CheckRegressionTests
         // Whatever the fix calls it, the corrupt map must be reported as damage (not info) rather than replayed.
         Assert.Contains(report.Diagnostics, d => d.Severity != "info");
     }
+
+    [Fact]
+    public void A_map_just_under_a_terabyte_is_damage_and_costs_no_gigabyte_of_counters()
+    {
+        // Fuzz case 52512 (bench/fuzz/run.sh, seed 2411): one byte of a synthetic v7 file made an iommu:map of
+        // 0xfe00000000 bytes (1016 GiB), under the old 1 TiB cap; replaying it gave every 4K page a counter,
+        // 1 GiB of model memory for a 45 KB trace.
+        var path = RegressionGuard.Fixture("map-of-1016-gib.dat");
+        var (report, allocated) = RegressionGuard.Guarded("check", () =>
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            using var source = TraceFile.Open(path);
+            var result = TraceChecker.Check(source, new CheckOptions(), o => new ModelSanitizerDriver(o), "test");
+            return (result, GC.GetAllocatedBytesForCurrentThread() - before);
+        });
+
+        var damage = Assert.Single(report.Diagnostics, d => d.Kind == DiagnosticCatalog.ImplausibleRange.Id);
+        Assert.Contains("size=0xfe00001000", damage.Detail, StringComparison.Ordinal);
+        Assert.True(allocated < 64L << 20, $"{allocated >> 20} MiB allocated");
+    }
 }

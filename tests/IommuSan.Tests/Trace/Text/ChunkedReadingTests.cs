@@ -69,6 +69,37 @@ public sealed class ChunkedReadingTests : IDisposable
     }
 
     [Fact]
+    public void A_compressed_trace_corrupt_midway_hands_out_the_lines_before_then_the_error()
+    {
+        var lines = SampleLines("tracepoints-page_uaf-clean");
+        var full = Read(Write("one.txt", lines));
+        var gz = new MemoryStream();
+        using (var zip = new GZipStream(gz, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            zip.Write(Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"));
+        }
+
+        var path = Path.Combine(_dir, "corrupt.txt.gz");
+        var bytes = gz.ToArray();
+        bytes.AsSpan((int)(gz.Length * 7 / 10), 64).Fill(0xff);
+        File.WriteAllBytes(path, bytes);
+        using var source = TraceFile.Open(path);
+
+        var seen = new List<string>();
+        Assert.Throws<TraceDataException>(() =>
+        {
+            foreach (var e in source.ReadEvents())
+            {
+                seen.Add(Describe(e));
+            }
+        });
+
+        // The events before the damage, in order and whole (the chunk that hit the error included).
+        Assert.InRange(seen.Count, full.Count / 2, full.Count - 1);
+        Assert.Equal(full[..seen.Count], seen);
+    }
+
+    [Fact]
     public void A_probe_met_in_several_chunks_has_one_format_and_the_same_id_every_read()
     {
         // ~4 MB of kprobe text without format files: several chunks, decoded by different workers.
