@@ -40,7 +40,7 @@ internal readonly record struct TextLine(
     /// the head's cost). Whenever a rule would need a judgement, it returns false and
     /// <see cref="TryParseAny"/> decides, so both always agree.
     /// </summary>
-    private static bool TryParseCommon(ReadOnlySpan<byte> line, out TextLine parsed)
+    internal static bool TryParseCommon(ReadOnlySpan<byte> line, out TextLine parsed)
     {
         parsed = default;
         if (line.Length < 64 || !Vector256.IsHardwareAccelerated)
@@ -192,7 +192,7 @@ internal readonly record struct TextLine(
         | ((ulong)Vector256.Equals(high, Vector256.Create(value)).ExtractMostSignificantBits() << 32);
 
     /// <summary>Any head the three text forms print (see the type's summary); the reference for <see cref="TryParseCommon"/>.</summary>
-    private static bool TryParseAny(ReadOnlySpan<byte> line, out TextLine parsed)
+    internal static bool TryParseAny(ReadOnlySpan<byte> line, out TextLine parsed)
     {
         parsed = default;
 
