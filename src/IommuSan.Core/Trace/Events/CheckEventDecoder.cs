@@ -33,7 +33,8 @@ internal sealed class CheckEventDecoder
             }
         }
 
-        return new EventFilter(wanted);
+        // Probes are recognised by their fields, so one synthesised from a text line later is judged the same way.
+        return new EventFilter(wanted, probes: f => Classify(f) != CheckEventKind.None);
     }
 
     /// <summary>Decodes <paramref name="e"/>; false when the check does not use the event.</summary>

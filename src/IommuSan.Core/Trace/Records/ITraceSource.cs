@@ -27,11 +27,18 @@ internal sealed class EventFilter
 {
     private readonly HashSet<(string System, string Name)> _events;
     private readonly HashSet<string> _systems;
+    private readonly Func<EventFormat, bool>? _probes;
 
-    public EventFilter(IEnumerable<(string System, string Name)> events, IEnumerable<string>? wholeSystems = null)
+    /// <param name="probes">
+    /// Decides for probe formats that appear while reading (a text trace's kprobes without format files
+    /// are synthesised from their first line, after the filter was made). Must be thread-safe: text
+    /// traces are decoded on worker threads.
+    /// </param>
+    public EventFilter(IEnumerable<(string System, string Name)> events, IEnumerable<string>? wholeSystems = null, Func<EventFormat, bool>? probes = null)
     {
         _events = [.. events];
         _systems = [.. wholeSystems ?? []];
+        _probes = probes;
     }
 
     /// <summary>Parses "sys:name,sys:name,sys" (a bare system selects all its events; "*" selects all).</summary>
@@ -61,7 +68,8 @@ internal sealed class EventFilter
     }
 
     public bool Matches(EventFormat format) =>
-        _systems.Contains(format.System) || _events.Contains((format.System, format.Name));
+        _systems.Contains(format.System) || _events.Contains((format.System, format.Name))
+        || (format.IsProbe && _probes is not null && _probes(format));
 }
 
 /// <summary>
