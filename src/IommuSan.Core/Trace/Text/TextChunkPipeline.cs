@@ -44,7 +44,8 @@ internal sealed class TextChunkPipeline : IDisposable
     private bool _stopping;
     private bool _disposed;
 
-    public TextChunkPipeline(Stream stream, Stream positionStream, string displayPath, Func<TextChunkDecoder> newDecoder)
+    /// <param name="workers">Decoding threads; by default two (one on a single-CPU machine).</param>
+    public TextChunkPipeline(Stream stream, Stream positionStream, string displayPath, Func<TextChunkDecoder> newDecoder, int? workers = null)
     {
         _stream = stream;
         _positionStream = positionStream;
@@ -56,7 +57,7 @@ internal sealed class TextChunkPipeline : IDisposable
         }
 
         // Two workers use both cores of a small machine; more would only contend for the read lock.
-        _workers = new Thread[Math.Clamp(Environment.ProcessorCount, 1, 2)];
+        _workers = new Thread[workers ?? Math.Clamp(Environment.ProcessorCount, 1, 2)];
         for (var i = 0; i < _workers.Length; i++)
         {
             var decoder = newDecoder();

@@ -3,6 +3,7 @@ using System.Text;
 using IommuSan.Trace;
 using IommuSan.Trace.Diagnostics;
 using IommuSan.Trace.Records;
+using IommuSan.Trace.Text;
 
 namespace IommuSan.Tests.Trace.Text;
 
@@ -45,6 +46,43 @@ public sealed class ChunkedReadingTests : IDisposable
         // Each copy starts the clocks again: seen where the second copy's first event is.
         var firstEventLine = lines.FindIndex(l => !l.StartsWith('#')) + 1;
         Assert.Equal($"line {lines.Count + firstEventLine}", diagnostics.First(d => d.Kind == DiagnosticCatalog.TimeWentBackwards).Location);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Any_number_of_workers_hands_out_the_same_events_in_the_same_order(int workers)
+    {
+        var lines = SampleLines("tracepoints-page_uaf-clean");
+        var all = new List<string>(lines);
+        all.AddRange(lines);
+        var path = Write("two.txt", all);
+        var expected = Read(path);
+
+        using var file = File.OpenRead(path);
+        var probes = new SynthesizedProbes();
+        using var chunks = new TextChunkPipeline(file, file, path, () => new TextChunkDecoder(path, new TextEventCatalog([], probes: probes), null), workers);
+        var actual = new List<string>();
+        long nextLine = 1;
+        while (true)
+        {
+            var chunk = chunks.Take();
+            Assert.Equal(nextLine, chunk.FirstLineNumber);
+            foreach (var e in chunk.Events)
+            {
+                actual.Add($"{e.TimeNs} {e.Cpu} {e.Pid} {e.Comm} {e.Format.System}:{e.Format.Name} {Convert.ToHexString(chunk.Payloads.AsSpan(e.PayloadStart, e.PayloadLength))}");
+            }
+
+            nextLine += chunk.Input.AsSpan(0, chunk.InputLength).Count((byte)'\n');
+            var end = chunk.End;
+            chunks.Return(chunk);
+            if (end)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(expected, actual);
     }
 
     [Fact]
