@@ -21,7 +21,6 @@ internal sealed class TextEventCatalog
     /// <summary>The name tracefs prints for a trace_marker write in place of <c>print</c>.</summary>
     public const string TraceMarkerName = "tracing_mark_write";
 
-
     private readonly Dictionary<string, TextEventType> _byName = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TextEventType> _byQualifiedName = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TextEventType>.AlternateLookup<ReadOnlySpan<char>> _byNameLookup;
