@@ -109,8 +109,11 @@ internal sealed partial class Replayer
             domain = _domains.UnattributedFor(e.Iova);
             source = AttributionSource.None;
             Statistics.Unattributed++;
-            Diagnostics.Add(DiagnosticCatalog.UnattributedMap, e.Cpu, 1, e.TimeNs, null,
-                $"iommu:map iova=0x{e.Iova:x} size={e.Size} at {TimeText(e.TimeNs)} has no kprobe or dma event naming its domain");
+            if (!Diagnostics.TryCountRepeat(DiagnosticCatalog.UnattributedMap, e.Cpu))
+            {
+                Diagnostics.Add(DiagnosticCatalog.UnattributedMap, e.Cpu, 1, e.TimeNs, null,
+                    $"iommu:map iova=0x{e.Iova:x} size={e.Size} at {TimeText(e.TimeNs)} has no kprobe or dma event naming its domain");
+            }
         }
         else
         {
@@ -128,8 +131,12 @@ internal sealed partial class Replayer
             else
             {
                 // The kernel refuses to map a live IOVA, so an unmap is missing (lost events or wrong attribution).
-                Diagnostics.Add(DiagnosticCatalog.MapOverLiveIova, e.Cpu, 1, e.TimeNs, null,
-                    $"iommu:map iova=0x{e.Iova:x} at {TimeText(e.TimeNs)} while the IOVA was live in {domain.Label}; the earlier mapping is dropped");
+                if (!Diagnostics.TryCountRepeat(DiagnosticCatalog.MapOverLiveIova, e.Cpu))
+                {
+                    Diagnostics.Add(DiagnosticCatalog.MapOverLiveIova, e.Cpu, 1, e.TimeNs, null,
+                        $"iommu:map iova=0x{e.Iova:x} at {TimeText(e.TimeNs)} while the IOVA was live in {domain.Label}; the earlier mapping is dropped");
+                }
+
                 var size = old.Size;
                 UnmapInModel(domain, e, old.Iova, size, size, AttributionSource.Inference);
             }

@@ -263,8 +263,11 @@ internal sealed partial class Replayer
         }
 
         _ambiguities.Add(state);
-        Diagnostics.Add(Trace.Diagnostics.DiagnosticCatalog.AmbiguousUnmap, e.Cpu, 1, e.TimeNs, null,
-            $"iommu:unmap iova=0x{e.Iova:x} at {TimeText(e.TimeNs)} matches live mappings in {state.Candidates.Count} domains and no event says which");
+        if (!Diagnostics.TryCountRepeat(Trace.Diagnostics.DiagnosticCatalog.AmbiguousUnmap, e.Cpu))
+        {
+            Diagnostics.Add(Trace.Diagnostics.DiagnosticCatalog.AmbiguousUnmap, e.Cpu, 1, e.TimeNs, null,
+                $"iommu:unmap iova=0x{e.Iova:x} at {TimeText(e.TimeNs)} matches live mappings in {state.Candidates.Count} domains and no event says which");
+        }
     }
 
     /// <summary>Evidence settled an ambiguity: the candidate <paramref name="goneSlot"/> is the mapping that went.</summary>

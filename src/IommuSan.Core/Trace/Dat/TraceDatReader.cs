@@ -224,7 +224,10 @@ internal sealed class TraceDatReader : ITraceSource
         var length = s.PayloadLength;
         if (length < 2)
         {
-            Diagnostics.Add(DiagnosticCatalog.TruncatedPayload, s.Cpu, 1, (long)s.Timestamp, null, $"cpu {s.Cpu}: a {length}-byte event has no common_type");
+            if (!Diagnostics.TryCountRepeat(DiagnosticCatalog.TruncatedPayload, s.Cpu))
+            {
+                Diagnostics.Add(DiagnosticCatalog.TruncatedPayload, s.Cpu, 1, (long)s.Timestamp, null, $"cpu {s.Cpu}: a {length}-byte event has no common_type");
+            }
             return false;
         }
 
@@ -235,7 +238,10 @@ internal sealed class TraceDatReader : ITraceSource
         var slot = id < slots.Length ? slots[id] : null;
         if (slot is null)
         {
-            Diagnostics.Add(DiagnosticCatalog.UnknownEventId, s.Cpu, 1, (long)s.Timestamp, null, $"cpu {s.Cpu}: event id {id} has no format in the file");
+            if (!Diagnostics.TryCountRepeat(DiagnosticCatalog.UnknownEventId, s.Cpu))
+            {
+                Diagnostics.Add(DiagnosticCatalog.UnknownEventId, s.Cpu, 1, (long)s.Timestamp, null, $"cpu {s.Cpu}: event id {id} has no format in the file");
+            }
             return false;
         }
 
@@ -246,8 +252,11 @@ internal sealed class TraceDatReader : ITraceSource
 
         if (length < slot.Format.PayloadSize)
         {
-            Diagnostics.Add(DiagnosticCatalog.TruncatedPayload, s.Cpu, 1, (long)s.Timestamp, null,
-                $"cpu {s.Cpu}: {slot.Format.System}:{slot.Format.Name} payload of {length} bytes, its format needs {slot.Format.PayloadSize}");
+            if (!Diagnostics.TryCountRepeat(DiagnosticCatalog.TruncatedPayload, s.Cpu))
+            {
+                Diagnostics.Add(DiagnosticCatalog.TruncatedPayload, s.Cpu, 1, (long)s.Timestamp, null,
+                    $"cpu {s.Cpu}: {slot.Format.System}:{slot.Format.Name} payload of {length} bytes, its format needs {slot.Format.PayloadSize}");
+            }
             return false;
         }
 

@@ -24,6 +24,24 @@ internal sealed class DiagnosticBag
         _order.Add(key);
     }
 
+    /// <summary>
+    /// Adds <paramref name="count"/> to a diagnostic already held for this kind (and CPU, where the
+    /// kind is per CPU) and returns true; false when it is new. Per-event callers check this first so
+    /// the detail text is only built for the first occurrence, not for every repeat.
+    /// </summary>
+    public bool TryCountRepeat(DiagnosticKind kind, int? cpu, long count = 1)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        var key = (kind, kind.PerCpu ? cpu : null);
+        if (!_byKey.TryGetValue(key, out var existing))
+        {
+            return false;
+        }
+
+        _byKey[key] = existing with { Count = existing.Count + count };
+        return true;
+    }
+
     public int Count => _order.Count;
 
     /// <summary>Folded diagnostics in the order their kinds were first seen.</summary>

@@ -136,8 +136,11 @@ internal sealed class TextTraceSource : ITraceSource
         var last = _lastTimeByCpu[e.Cpu];
         if (e.TimeNs < last)
         {
-            Diagnostics.Add(DiagnosticCatalog.TimeWentBackwards, e.Cpu, 1, e.TimeNs, $"line {e.LineNumber}",
-                $"cpu {e.Cpu}: timestamp {e.TimeNs} ns after {last} ns");
+            if (!Diagnostics.TryCountRepeat(DiagnosticCatalog.TimeWentBackwards, e.Cpu))
+            {
+                Diagnostics.Add(DiagnosticCatalog.TimeWentBackwards, e.Cpu, 1, e.TimeNs, $"line {e.LineNumber}",
+                    $"cpu {e.Cpu}: timestamp {e.TimeNs} ns after {last} ns");
+            }
         }
 
         _lastTimeByCpu[e.Cpu] = e.TimeNs;
