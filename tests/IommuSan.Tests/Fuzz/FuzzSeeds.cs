@@ -108,6 +108,10 @@ internal static class FuzzSeeds
             seeds.Add(new FuzzSeed($"{capture}/trace.txt.gz[..{TextExcerptBytes / 1024}K]", TextExcerpt(Path.Combine(dir, "trace.txt.gz")), SeedShape.Text, ".txt", Path.Combine(dir, "formats")));
         }
 
+        // The kprobe capture without its formats folder: probe formats are synthesised from mutated lines and fed to check.
+        seeds.Add(new FuzzSeed($"kprobes-page_uaf-clean/trace.txt.gz[..{TextExcerptBytes / 1024}K] without formats",
+            TextExcerpt(Path.Combine(SamplesDir, "kprobes-page_uaf-clean", "trace.txt.gz")), SeedShape.Text, ".txt"));
+
         foreach (var path in Directory.EnumerateFiles(TextFixturesDir, "*.txt").Order(StringComparer.Ordinal))
         {
             seeds.Add(new FuzzSeed($"Fixtures/text/{Path.GetFileName(path)}", File.ReadAllBytes(path), SeedShape.Text, ".txt"));
