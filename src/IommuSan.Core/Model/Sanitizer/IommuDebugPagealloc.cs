@@ -202,6 +202,19 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
         UpdateIova(domain, ref lo, ref hi, +1, widen: false);
     }
 
+    private static int ScalarNonZero(ReadOnlySpan<int> counts)
+    {
+        for (var i = 0; i < counts.Length; i++)
+        {
+            if (counts[i] != 0)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>
     /// iommu_debug_check_unmapped: called by the page allocator for every block allocated or freed.
     /// Each page with a non-zero count is a <see cref="FindingKind.PageLeak"/>. Returns how many.
@@ -226,7 +239,9 @@ internal sealed class IommuDebugPagealloc : IDebugPageallocHook
                 var counts = section.Counts.AsSpan(index, run);
                 var k = 0;
                 int next;
-                while (k < counts.Length && (next = counts[k..].IndexOfAnyExcept(0)) >= 0)
+
+                // Most checks are of one page (order 0): a scalar test beats the vector search's setup.
+                while (k < counts.Length && (next = counts.Length - k <= 8 ? ScalarNonZero(counts[k..]) : counts[k..].IndexOfAnyExcept(0)) >= 0)
                 {
                     k += next;
                     if (section.IsPresent(index + k))
