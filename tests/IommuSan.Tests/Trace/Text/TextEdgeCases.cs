@@ -52,10 +52,12 @@ public sealed class TextEdgeCases : IDisposable
         Assert.Equal(2, source.CpuCount);
     }
 
-    [Fact]
-    public void A_line_longer_than_the_limit_is_an_error_naming_the_line()
+    [Theory]
+    [InlineData(3 << 19)] // 1.5 MiB: read whole into a grown chunk, caught while decoding it
+    [InlineData(5 << 20)] // 5 MiB: no line end however far the chunk may grow, caught while reading
+    public void A_line_longer_than_the_limit_is_an_error_naming_the_line(int length)
     {
-        var path = Write("long.txt", "# tracer: nop\n" + new string('x', 2 << 20) + "\n");
+        var path = Write("long.txt", "# tracer: nop\n" + new string('x', length) + "\n# after\n");
         using var source = TraceFile.Open(path);
 
         var ex = Assert.Throws<TraceDataException>(() => source.ReadEvents().Count());
