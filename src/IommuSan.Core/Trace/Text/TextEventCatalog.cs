@@ -27,6 +27,13 @@ internal sealed class TextEventCatalog
     private readonly Dictionary<string, TextEventType>.AlternateLookup<ReadOnlySpan<char>> _byQualifiedLookup;
     private readonly List<EventFormat> _formats = [];
     private readonly SynthesizedProbes _probes;
+
+    // "system:name" of unknown events and how many of their lines could not define a probe format.
+    private const int MaxNotAProbe = 4096;
+    private const int MaxNotAProbeKey = 160;
+    private const int MaxProbeAttempts = 8;
+    private readonly Dictionary<string, int> _notAProbe = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _notAProbeLookup;
     // A small memo of recent bare names as bytes: a trace uses a handful of events, so a line's name
     // is found by comparing bytes, without widening to chars or hashing a string.
     private const int NameMemoSize = 16;
@@ -43,6 +50,7 @@ internal sealed class TextEventCatalog
         _probes = probes ?? new SynthesizedProbes();
         _byNameLookup = _byName.GetAlternateLookup<ReadOnlySpan<char>>();
         _byQualifiedLookup = _byQualifiedName.GetAlternateLookup<ReadOnlySpan<char>>();
+        _notAProbeLookup = _notAProbe.GetAlternateLookup<ReadOnlySpan<char>>();
         foreach (var format in userFormats)
         {
             Add(format);
@@ -161,6 +169,35 @@ internal sealed class TextEventCatalog
     /// Null when the body does not look like a probe.
     /// </summary>
     public TextEventType? SynthesizeProbe(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name, ReadOnlySpan<byte> body)
+    {
+        // An unknown event whose text only starts like a probe (trace-cmd's "(symbol+off)" before kmem
+        // events it has no format for) fails the same way on every line: after a few failed lines the
+        // name is given up on, so each further line costs a lookup, not a parse and its strings. (A few,
+        // not one: a probe's first line may be damaged.)
+        Span<char> key = stackalloc char[MaxNotAProbeKey];
+        var keyLength = system.Length + name.Length + 1;
+        if (keyLength <= key.Length)
+        {
+            var n = Encoding.UTF8.GetChars(system, key);
+            key[n++] = ':';
+            keyLength = n + Encoding.UTF8.GetChars(name, key[n..]);
+            if (_notAProbeLookup.TryGetValue(key[..keyLength], out var failures) && failures >= MaxProbeAttempts)
+            {
+                return null;
+            }
+        }
+
+        var type = Synthesize(system, name, body);
+        if (type is null && keyLength <= key.Length && (_notAProbe.Count < MaxNotAProbe || _notAProbeLookup.ContainsKey(key[..keyLength])))
+        {
+            _notAProbeLookup.TryGetValue(key[..keyLength], out var failures);
+            _notAProbeLookup[key[..keyLength]] = failures + 1;
+        }
+
+        return type;
+    }
+
+    private TextEventType? Synthesize(ReadOnlySpan<byte> system, ReadOnlySpan<byte> name, ReadOnlySpan<byte> body)
     {
         if (_probes.Count >= SynthesizedProbes.MaxCount || body.IsEmpty || body[0] != '(' || name.IsEmpty || name.Length > 64)
         {
