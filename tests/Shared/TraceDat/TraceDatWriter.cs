@@ -427,20 +427,24 @@ internal sealed class TraceDatWriter
 
     private byte[] FtraceFormatsBlock()
     {
-        var ftrace = _o.Formats.Where(f => f.System == "ftrace").ToList();
         var b = new MemoryStream();
+        WriteFormatList(b, [.. _o.Formats.Where(f => f.System == "ftrace")]);
+        return b.ToArray();
+    }
+
+    // u32 count, then each format file as u64 size + text (the ftrace and per-system lists share it).
+    private void WriteFormatList(MemoryStream b, IReadOnlyCollection<DatFormatText> formats)
+    {
         var tmp = new byte[8];
-        Put32(tmp, (uint)ftrace.Count);
+        Put32(tmp, (uint)formats.Count);
         b.Write(tmp, 0, 4);
-        foreach (var f in ftrace)
+        foreach (var f in formats)
         {
             var text = Encoding.UTF8.GetBytes(f.Text);
             Put64(tmp, (ulong)text.Length);
             b.Write(tmp);
             b.Write(text);
         }
-
-        return b.ToArray();
     }
 
     private byte[] EventSystemsBlock()
@@ -453,15 +457,7 @@ internal sealed class TraceDatWriter
         foreach (var system in systems)
         {
             b.Write(Encoding.ASCII.GetBytes(system.Key + "\0"));
-            Put32(tmp, (uint)system.Count());
-            b.Write(tmp, 0, 4);
-            foreach (var f in system)
-            {
-                var text = Encoding.UTF8.GetBytes(f.Text);
-                Put64(tmp, (ulong)text.Length);
-                b.Write(tmp);
-                b.Write(text);
-            }
+            WriteFormatList(b, [.. system]);
         }
 
         return b.ToArray();
