@@ -26,6 +26,7 @@ internal sealed class LineChunk : IDisposable
     private readonly Dictionary<(DiagnosticKind, int?), PendingDiagnostic> _diagnosticsByKey = [];
     private DecodedLine[] _events = new DecodedLine[1024];
     private byte[] _payloads = ArrayPool<byte>.Shared.Rent(1 << 16);
+    private int _payloadLength;
 
     /// <summary>Position in file order (0, 1, 2, ...).</summary>
     public long Sequence { get; set; }
@@ -71,8 +72,6 @@ internal sealed class LineChunk : IDisposable
         Diagnostics.Clear();
         _diagnosticsByKey.Clear();
     }
-
-    private int _payloadLength;
 
     /// <summary>Makes room for <paramref name="size"/> input bytes, keeping the first <paramref name="keep"/>.</summary>
     public void EnsureInput(int size, int keep)

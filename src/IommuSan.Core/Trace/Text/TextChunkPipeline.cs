@@ -41,8 +41,7 @@ internal sealed class TextChunkPipeline : IDisposable
 
     // Guarded by _sync.
     private long _nextToConsume;
-    private bool _stopping;
-    private bool _disposed;
+    private bool _stopping; // set by Dispose: workers finish their chunk and exit
 
     /// <param name="workers">Decoding threads; by default two (one on a single-CPU machine).</param>
     public TextChunkPipeline(Stream stream, Stream positionStream, string displayPath, Func<TextChunkDecoder> newDecoder, int? workers = null)
@@ -240,12 +239,11 @@ internal sealed class TextChunkPipeline : IDisposable
     {
         lock (_sync)
         {
-            if (_disposed)
+            if (_stopping)
             {
                 return;
             }
 
-            _disposed = true;
             _stopping = true;
             Monitor.PulseAll(_sync);
         }
